@@ -1,0 +1,73 @@
+"""restwell: a production-grade REST client for Python, built on httpx.
+
+Example:
+    >>> import restwell
+    >>> restwell.Timeout(10).connect
+    10.0
+"""
+
+from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth
+from ._client import AsyncClient, Client
+from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
+from ._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    CircuitOpenError,
+    ClientError,
+    ConflictError,
+    ConnectionError,
+    HTTPError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestInfo,
+    ServerError,
+    TimeoutError,
+    UnprocessableEntityError,
+    ValidationError,
+)
+from ._redaction import Redactor
+from ._response import ProgressCallback, Response
+from ._retry import Retry, RetryTypes
+from ._tls import InsecureRequestWarning
+from ._version import __version__
+from ._versioning import VersionHeader, VersionPath, VersionQuery
+
+__all__ = [
+    "USE_CLIENT_DEFAULT",
+    "APIKeyAuth",
+    "AsyncClient",
+    "AuthTypes",
+    "AuthenticationError",
+    "BadRequestError",
+    "BasicAuth",
+    "BearerAuth",
+    "CircuitOpenError",
+    "Client",
+    "ClientError",
+    "ConflictError",
+    "ConnectionError",
+    "HTTPError",
+    "InsecureRequestWarning",
+    "Limits",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProgressCallback",
+    "RateLimitError",
+    "Redactor",
+    "RequestInfo",
+    "Response",
+    "Retry",
+    "RetryTypes",
+    "ServerError",
+    "Timeout",
+    "TimeoutError",
+    "TimeoutTypes",
+    "UnprocessableEntityError",
+    "UseClientDefault",
+    "ValidationError",
+    "VersionHeader",
+    "VersionPath",
+    "VersionQuery",
+    "__version__",
+]

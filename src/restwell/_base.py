@@ -1,0 +1,630 @@
+"""``BaseClient``: everything both clients share that does no I/O.
+
+Construction validates and resolves every argument once (so the hot path of a request only
+merges what the call itself passes), and ``_prepare`` turns one call's arguments into an
+``httpx.Request`` and the :class:`~restwell._call.Call` that drives it. ``Client`` and
+``AsyncClient`` add only their send loops.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from http.cookiejar import CookieJar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypedDict, TypeVar
+
+import httpx
+
+from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth
+from ._call import Call
+from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
+from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._retry import Retry, RetryTypes, coerce_retry
+from ._serialization import JSONDumps, JSONLoads, encode_json, stdlib_dumps, stdlib_loads
+from ._tls import CertTypes, VerifyTypes
+from ._version import __version__
+from ._versioning import VersionHeader, Versioning, VersionPath
+
+if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._budget import RetryBudget
+    from ._response import ProgressCallback
+
+__all__ = [
+    "BaseClient",
+    "ClientSettings",
+    "CookieTypes",
+    "HeaderTypes",
+    "QueryParamTypes",
+    "RequestOptions",
+    "URLTypes",
+]
+
+URLTypes = httpx.URL | str
+"""A URL: absolute, or relative to the client's ``base_url``."""
+PrimitiveData = str | int | float | bool | None
+HeaderTypes = (
+    httpx.Headers
+    | Mapping[str, str]
+    | Mapping[bytes, bytes]
+    | Sequence[tuple[str, str]]
+    | Sequence[tuple[bytes, bytes]]
+)
+"""Headers: a mapping, a list of ``(name, value)`` pairs (for repeated names) or httpx's."""
+QueryParamTypes = (
+    httpx.QueryParams
+    | Mapping[str, PrimitiveData | Sequence[PrimitiveData]]
+    | list[tuple[str, PrimitiveData]]
+    | tuple[tuple[str, PrimitiveData], ...]
+    | str
+    | bytes
+)
+"""Query parameters: a mapping (a list value repeats the key), pairs, httpx's, or a string."""
+CookieTypes = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+"""Cookies: a dict of names to values, pairs, a ``CookieJar`` or httpx's."""
+
+DEFAULT_USER_AGENT: Final = f"restwell/{__version__}"
+
+_POOL_OPTIONS: Final = frozenset(
+    {
+        "verify",
+        "cert",
+        "limits",
+        "http2",
+        "proxy",
+        "trust_env",
+        "transport",
+        "max_redirects",
+        "cookies",
+    }
+)
+
+Self = TypeVar("Self", bound="BaseClient")
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments every request method takes (see :meth:`Client.request`)."""
+
+    params: QueryParamTypes | None
+    headers: HeaderTypes | None
+    cookies: CookieTypes | None
+    content: Any
+    data: Mapping[str, Any] | None
+    files: Any
+    json: Any
+    auth: AuthTypes | UseClientDefault
+    timeout: TimeoutTypes | UseClientDefault
+    retry: RetryTypes | UseClientDefault
+    raise_for_status: bool | UseClientDefault
+    allow_status: Collection[int] | UseClientDefault
+    api_version: str | None | UseClientDefault
+    idempotency_key: str | bool | None
+    follow_redirects: bool | UseClientDefault
+    extensions: dict[str, Any] | None
+
+
+def _check_base_url(value: object) -> httpx.URL | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | httpx.URL):
+        raise TypeError(f"base_url must be a str or httpx.URL, got {type(value).__name__}")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"base_url {str(value)!r} is not a valid URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"base_url must be an absolute http:// or https:// URL, got {str(value)!r}"
+        )
+    if url.query or url.fragment:
+        raise ValueError("base_url must not carry a query or fragment; use params= instead")
+    # Relative paths are appended to the base path, so it must end in "/" (as in httpx).
+    if not url.raw_path.endswith(b"/"):
+        url = url.copy_with(raw_path=url.raw_path + b"/")
+    return url
+
+
+def _check_headers(headers: object, where: str) -> None:
+    items: Iterable[Any]
+    if isinstance(headers, httpx.Headers):
+        return
+    if isinstance(headers, Mapping):
+        items = headers.items()
+    elif isinstance(headers, Iterable) and not isinstance(headers, str | bytes):
+        items = headers
+    else:
+        raise TypeError(
+            f"{where} must be a mapping or a list of pairs, got {type(headers).__name__}"
+        )
+    for item in items:
+        name, value = item
+        if not isinstance(name, str | bytes):
+            raise TypeError(f"{where}: header names must be str, got {type(name).__name__}")
+        if not isinstance(value, str | bytes):
+            raise TypeError(
+                f"{where}: the value of header {name!r} must be str or bytes, "
+                f"got {type(value).__name__}"
+            )
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def _check_statuses(name: str, value: object) -> frozenset[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a collection of status codes")
+    statuses = frozenset(value)
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"{name} holds {status!r}, not an HTTP status code")
+    return statuses
+
+
+def _replay_info(content: Any, files: Any) -> tuple[bool, tuple[Any, int] | None]:
+    """Whether the body can be sent again, and where a seekable one must be rewound to."""
+    if content is not None and not isinstance(content, bytes | str):
+        seekable = getattr(content, "seekable", None)
+        if seekable is not None and seekable():
+            return True, (content, content.tell())
+        return False, None
+    if files:
+        values = files.values() if isinstance(files, Mapping) else (v for _, v in files)
+        for value in values:
+            file = value[1] if isinstance(value, tuple) else value
+            if isinstance(file, bytes | str):
+                continue
+            seekable = getattr(file, "seekable", None)
+            if seekable is None or not seekable():
+                return False, None
+    return True, None
+
+
+class ClientSettings:
+    """A client's resolved configuration (immutable once built; shared by its calls)."""
+
+    __slots__ = (
+        "allow_status",
+        "api_version",
+        "auth",
+        "base_url",
+        "circuit_breaker",
+        "follow_redirects",
+        "headers",
+        "json_dumps",
+        "json_loads",
+        "params",
+        "raise_for_status",
+        "redactor",
+        "retry",
+        "retry_budget",
+        "timeout",
+        "timeouts",
+        "versioning",
+    )
+
+    def __init__(self, options: Mapping[str, Any], pool_headers: httpx.Headers) -> None:
+        self.base_url = _check_base_url(options["base_url"])
+        headers = httpx.Headers(pool_headers)
+        user_agent = options["user_agent"]
+        if user_agent is not None and not isinstance(user_agent, str):
+            raise TypeError(f"user_agent must be a str, got {type(user_agent).__name__}")
+        headers["User-Agent"] = user_agent or DEFAULT_USER_AGENT
+        if options["headers"] is not None:
+            _check_headers(options["headers"], "headers")
+            headers.update(options["headers"])
+        self.headers = headers
+        params = options["params"]
+        self.params = httpx.QueryParams(params) if params else None
+        self.auth = self._resolve_auth(options)
+        self.timeout = Timeout.coerce(options["timeout"])
+        self.timeouts: dict[str, float | None] = self.timeout.as_httpx().as_dict()
+        self.retry = coerce_retry(options["retry"])
+        self.retry_budget = self._resolve_budget(options["retry_budget"])
+        self.circuit_breaker: CircuitBreaker | None = options["circuit_breaker"]
+        self.follow_redirects = _check_flag("follow_redirects", options["follow_redirects"])
+        self.raise_for_status = _check_flag("raise_for_status", options["raise_for_status"])
+        self.allow_status = _check_statuses("allow_status", options["allow_status"])
+        version = options["api_version"]
+        if version is not None and not isinstance(version, str):
+            raise TypeError(f"api_version must be a str, got {type(version).__name__}")
+        self.api_version: str | None = version
+        self.versioning: Versioning = options["versioning"]
+        self.json_dumps: JSONDumps = options["json_dumps"] or stdlib_dumps
+        self.json_loads: JSONLoads = options["json_loads"] or stdlib_loads
+        for name in ("json_dumps", "json_loads"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be callable")
+        self.redactor: Redactor = DEFAULT_REDACTOR
+        if isinstance(self.auth, APIKeyAuth):
+            self.redactor = self.redactor.with_names(
+                headers=[self.auth.header] if self.auth.header else [],
+                query=[self.auth.query] if self.auth.query else [],
+            )
+
+    @staticmethod
+    def _resolve_auth(options: Mapping[str, Any]) -> httpx.Auth | None:
+        given = [name for name in ("auth", "api_key", "token") if options[name] is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"pass only one of auth=, api_key= and token= (got {', '.join(given)})"
+            )
+        if options["api_key"] is not None:
+            return APIKeyAuth(options["api_key"])
+        if options["token"] is not None:
+            return BearerAuth(options["token"])
+        return coerce_auth(options["auth"])
+
+    @staticmethod
+    def _resolve_budget(value: object) -> RetryBudget | None:
+        if value is False or value is None:
+            return None
+        from ._budget import RetryBudget  # noqa: PLC0415 - keeps import restwell light
+
+        if value is True:
+            return RetryBudget()
+        if isinstance(value, RetryBudget):
+            return value
+        raise TypeError(f"retry_budget must be a RetryBudget or a bool, got {type(value).__name__}")
+
+
+class BaseClient:
+    """Configuration, request building and call decisions shared by both clients."""
+
+    _pool_class: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
+
+    _settings: ClientSettings
+    _options: dict[str, Any]
+    _pool: Any
+    _owns_pool: bool
+    _closed: bool
+
+    def __init__(
+        self,
+        base_url: URLTypes | None = None,
+        *,
+        headers: HeaderTypes | None = None,
+        params: QueryParamTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes = None,
+        api_key: str | None = None,
+        token: str | None = None,
+        timeout: TimeoutTypes = Timeout(),  # noqa: B008 - frozen, safe to share
+        retry: RetryTypes = Retry(),  # noqa: B008 - frozen, safe to share
+        retry_budget: RetryBudget | bool = True,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        limits: Limits = Limits(),  # noqa: B008 - frozen, safe to share
+        http2: bool = False,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        trust_env: bool = True,
+        follow_redirects: bool = True,
+        max_redirects: int = 20,
+        user_agent: str | None = None,
+        raise_for_status: bool = True,
+        allow_status: Collection[int] = (),
+        api_version: str | None = None,
+        versioning: Versioning = VersionHeader(),  # noqa: B008 - frozen, safe to share
+        circuit_breaker: CircuitBreaker | None = None,
+        json_dumps: JSONDumps | None = None,
+        json_loads: JSONLoads | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = dict(locals())
+        del options["self"]
+        options.pop("__class__", None)
+        self._closed = False
+        self._owns_pool = False
+        self._options = options
+        pool = self._open_pool(options)
+        try:
+            self._settings = ClientSettings(options, pool.headers)
+        except BaseException:
+            if isinstance(pool, httpx.Client):  # an AsyncClient opened no socket yet
+                pool.close()
+            raise
+        self._pool = pool
+        self._owns_pool = True
+
+    def _open_pool(self, options: Mapping[str, Any]) -> Any:
+        from ._tls import build_ssl_context  # noqa: PLC0415 - ssl setup only at construction
+
+        limits = options["limits"]
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a restwell.Limits, got {type(limits).__name__}")
+        cookies = options["cookies"]
+        if cookies is not None and not isinstance(cookies, dict | list | CookieJar | httpx.Cookies):
+            raise TypeError("cookies must be a dict of names to values")
+        for name in ("http2", "trust_env"):
+            _check_flag(name, options[name])
+        transport = options["transport"]
+        # Built (and so validated) even when a transport makes it unused, as httpx ignores it.
+        ssl_context = build_ssl_context(
+            options["verify"], options["cert"], trust_env=options["trust_env"]
+        )
+        kwargs: dict[str, Any] = {} if transport is not None else {"verify": ssl_context}
+        if options["http2"]:
+            try:
+                import h2  # noqa: F401, PLC0415 - only to give a clear error
+            except ImportError:
+                raise ImportError(
+                    'http2=True needs the h2 package: pip install "restwell[http2]"'
+                ) from None
+        return self._pool_class(
+            cookies=options["cookies"],
+            limits=limits.as_httpx(),
+            http2=options["http2"],
+            proxy=options["proxy"],
+            trust_env=options["trust_env"],
+            max_redirects=options["max_redirects"],
+            transport=transport,
+            **kwargs,
+        )
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> httpx.URL | None:
+        """The base URL relative request URLs are joined to (``None`` when not set)."""
+        return self._settings.base_url
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """A copy of the default headers every request carries."""
+        return httpx.Headers(self._settings.headers)
+
+    @property
+    def timeout(self) -> Timeout:
+        """The default :class:`Timeout`."""
+        return self._settings.timeout
+
+    @property
+    def retry(self) -> Retry:
+        """The default :class:`Retry` policy."""
+        return self._settings.retry
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The cookie jar, shared with every client made by :meth:`with_options`."""
+        cookies: httpx.Cookies = self._pool.cookies
+        return cookies
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``close()`` was called (on this client or on the one owning the pool)."""
+        return self._closed or bool(self._pool.is_closed)
+
+    def with_options(self: Self, **overrides: Any) -> Self:
+        """Return a client with changed configuration that shares this client's pool.
+
+        Connection-level settings (``verify``, ``cert``, ``limits``, ``http2``, ``proxy``,
+        ``trust_env``, ``transport``, ``max_redirects``, ``cookies``) belong to the pool and
+        cannot change; everything else can. The new client does not own the pool: close the
+        original when done.
+
+        Example:
+            >>> import restwell
+            >>> with restwell.Client("https://api.example.com") as client:
+            ...     slow = client.with_options(timeout=120, retry=5)
+            ...     slow.timeout.read, slow.retry.max_retries, client.retry.max_retries
+            (120.0, 5, 2)
+        """
+        unknown = set(overrides) - set(self._options)
+        if unknown:
+            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
+        fixed = _POOL_OPTIONS & set(overrides)
+        if fixed:
+            raise ValueError(
+                f"with_options() cannot change {', '.join(sorted(fixed))}: the new client "
+                "shares this client's connection pool; create a new client instead"
+            )
+        options = {**self._options, **overrides}
+        if {"auth", "api_key", "token"} & set(overrides):
+            for name in ("auth", "api_key", "token"):
+                if name not in overrides:
+                    options[name] = None
+        if "retry_budget" not in overrides:
+            options["retry_budget"] = self._settings.retry_budget or False
+        clone = object.__new__(type(self))
+        clone._closed = False
+        clone._owns_pool = False
+        clone._options = options
+        clone._pool = self._pool
+        clone._settings = ClientSettings(options, self._pool.headers)
+        return clone
+
+    @classmethod
+    def from_env(cls: type[Self], prefix: str, **overrides: Any) -> Self:
+        """Build a client from ``{PREFIX}_*`` environment variables; keyword arguments win.
+
+        Reads ``{PREFIX}_BASE_URL``, ``_API_KEY``, ``_TOKEN``, ``_USERNAME`` / ``_PASSWORD``,
+        ``_TIMEOUT`` and ``_CA_BUNDLE``.
+
+        Example:
+            >>> import os, restwell
+            >>> os.environ["EXAMPLE_BASE_URL"] = "https://api.example.com"
+            >>> with restwell.Client.from_env("EXAMPLE") as client:
+            ...     str(client.base_url)
+            'https://api.example.com'
+            >>> del os.environ["EXAMPLE_BASE_URL"]
+        """
+        prefix = prefix.rstrip("_").upper()
+
+        def env(name: str) -> str | None:
+            return os.environ.get(f"{prefix}_{name}") or None
+
+        options: dict[str, Any] = {}
+        if (base_url := env("BASE_URL")) is not None:
+            options["base_url"] = base_url
+        credentials = {"auth", "api_key", "token"} & set(overrides)
+        if not credentials:
+            if (api_key := env("API_KEY")) is not None:
+                options["api_key"] = api_key
+            elif (token := env("TOKEN")) is not None:
+                options["token"] = token
+            elif (username := env("USERNAME")) is not None:
+                password = env("PASSWORD")
+                if password is None:
+                    raise ValueError(f"{prefix}_USERNAME is set but {prefix}_PASSWORD is not")
+                options["auth"] = BasicAuth(username, password)
+        if (timeout := env("TIMEOUT")) is not None:
+            try:
+                options["timeout"] = float(timeout)
+            except ValueError:
+                raise ValueError(
+                    f"{prefix}_TIMEOUT must be a number of seconds, got {timeout!r}"
+                ) from None
+        if (ca_bundle := env("CA_BUNDLE")) is not None:
+            options["verify"] = ca_bundle
+        options.update(overrides)
+        return cls(**options)
+
+    def __repr__(self) -> str:
+        settings = self._settings
+        base = DEFAULT_REDACTOR.url(settings.base_url) if settings.base_url else None
+        return f"<restwell.{type(self).__name__} base_url={base!r} auth={settings.auth!r}>"
+
+    # -- building a call ----------------------------------------------------------------
+
+    def _merge_url(self, url: URLTypes) -> httpx.URL:
+        merged = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        if merged.is_relative_url:
+            base = self._settings.base_url
+            if base is None:
+                raise ValueError(f"url {str(url)!r} is relative and the client has no base_url")
+            return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
+        if merged.scheme not in ("http", "https"):
+            raise ValueError(f"url {str(url)!r} must use http:// or https://")
+        return merged
+
+    def _prepare(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None,
+        headers: HeaderTypes | None,
+        cookies: CookieTypes | None,
+        content: Any,
+        data: Mapping[str, Any] | None,
+        files: Any,
+        json: Any,
+        auth: AuthTypes | UseClientDefault,
+        timeout: TimeoutTypes | UseClientDefault,
+        retry: RetryTypes | UseClientDefault,
+        raise_for_status: bool | UseClientDefault,
+        allow_status: Collection[int] | UseClientDefault,
+        api_version: str | None | UseClientDefault,
+        idempotency_key: str | bool | None,
+        follow_redirects: bool | UseClientDefault,
+        extensions: dict[str, Any] | None,
+        stream: bool,
+        progress: ProgressCallback | None,
+        now: float,
+    ) -> Call:
+        """Build the request and the call that will send it. No I/O happens here."""
+        if self._closed:
+            raise RuntimeError(f"cannot send a request: {self!r} is closed")
+        settings = self._settings
+        full_url = self._merge_url(url)
+
+        request_headers = settings.headers
+        extra_headers = headers is not None or json is not None or idempotency_key
+        version = settings.api_version if api_version is USE_CLIENT_DEFAULT else api_version
+        if extra_headers or version is not None:
+            request_headers = httpx.Headers(request_headers)
+            if headers is not None:
+                _check_headers(headers, "headers")
+                request_headers.update(headers)
+            if version is not None:
+                if not isinstance(version, str):
+                    raise TypeError(f"api_version must be a str, got {type(version).__name__}")
+                versioning = settings.versioning
+                if isinstance(versioning, VersionPath):
+                    base_path = settings.base_url.path if settings.base_url else "/"
+                    full_url = versioning.apply(full_url, request_headers, version, base_path)
+                else:
+                    full_url = versioning.apply(full_url, request_headers, version)
+
+        if json is not None:
+            if content is not None or data is not None:
+                raise TypeError("pass only one of json=, content= and data=")
+            content = encode_json(json, settings.json_dumps)
+            if "content-type" not in request_headers:
+                request_headers["Content-Type"] = "application/json"
+
+        has_key = False
+        if idempotency_key:
+            if idempotency_key is True:
+                idempotency_key = str(uuid.uuid4())
+            elif not isinstance(idempotency_key, str):
+                raise TypeError(
+                    f"idempotency_key must be a str or True, got {type(idempotency_key).__name__}"
+                )
+            request_headers["Idempotency-Key"] = idempotency_key
+            has_key = True
+
+        merged_params = params
+        if settings.params is not None:
+            merged_params = settings.params.merge(params) if params else settings.params
+
+        jar = self._pool.cookies
+        merged_cookies: httpx.Cookies | None = None
+        if cookies or jar:
+            merged_cookies = httpx.Cookies(jar)
+            if cookies:
+                merged_cookies.update(cookies)
+
+        if timeout is USE_CLIENT_DEFAULT:
+            timeouts = settings.timeouts
+            total = settings.timeout.total
+        else:
+            chosen = Timeout.coerce(timeout)  # type: ignore[arg-type]
+            timeouts = chosen.as_httpx().as_dict()
+            total = chosen.total
+        request_extensions: dict[str, Any] = {"timeout": timeouts}
+        if extensions:
+            request_extensions.update(extensions)
+
+        request = httpx.Request(
+            method,
+            full_url,
+            params=merged_params,
+            headers=request_headers,
+            cookies=merged_cookies,
+            content=content,
+            data=data,
+            files=files,
+            extensions=request_extensions,
+        )
+        replayable, rewind_to = (
+            (True, None) if content is None and not files else _replay_info(content, files)
+        )
+        return Call(
+            settings,
+            request,
+            auth=settings.auth if auth is USE_CLIENT_DEFAULT else coerce_auth(auth),
+            follow_redirects=settings.follow_redirects
+            if follow_redirects is USE_CLIENT_DEFAULT
+            else _check_flag("follow_redirects", follow_redirects),
+            raise_for_status=settings.raise_for_status
+            if raise_for_status is USE_CLIENT_DEFAULT
+            else _check_flag("raise_for_status", raise_for_status),
+            allow_status=settings.allow_status
+            if allow_status is USE_CLIENT_DEFAULT
+            else _check_statuses("allow_status", allow_status),
+            retry=settings.retry if retry is USE_CLIENT_DEFAULT else coerce_retry(retry),  # type: ignore[arg-type]
+            total=total,
+            timeouts=timeouts,
+            replayable=replayable or isinstance(content, bytes | str),
+            rewind_to=rewind_to,
+            has_key=has_key,
+            stream=stream,
+            progress=progress,
+            now=now,
+        )

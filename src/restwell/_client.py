@@ -1,0 +1,539 @@
+"""``Client`` and ``AsyncClient``: the two drivers. They do I/O and sleep; nothing else.
+
+Every decision (merging, building the request, retrying, deadlines, errors) lives in
+:mod:`restwell._base` and :mod:`restwell._call` and is shared by both. Only the short send
+loops below exist twice, once with ``await``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from ._auth import AuthTypes
+from ._base import BaseClient, CookieTypes, HeaderTypes, QueryParamTypes, URLTypes
+from ._call import Call
+from ._config import USE_CLIENT_DEFAULT, TimeoutTypes, UseClientDefault
+from ._deadline import DeadlineStream, TotalTimeout
+from ._response import ProgressCallback, Response
+from ._retry import RetryTypes
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from ._base import RequestOptions
+
+__all__ = ["AsyncClient", "Client"]
+
+_clock = time.monotonic
+
+
+class Client(BaseClient):
+    """A synchronous REST client: retries, a total deadline, clear errors, one pool.
+
+    Safe to share between threads. Use it as a context manager, or call :meth:`close`.
+
+    Args:
+        base_url: Joined with relative request URLs (``"/users"`` → ``base_url + "users"``).
+        headers: Default headers for every request.
+        params: Default query parameters for every request.
+        cookies: Initial cookies; cookies the server sets persist across calls.
+        auth: An ``httpx.Auth`` (every restwell scheme is one), a ``(user, password)`` tuple
+            or a callable ``request -> request``.
+        api_key: Shorthand for ``auth=APIKeyAuth(api_key)``.
+        token: Shorthand for ``auth=BearerAuth(token)``.
+        timeout: A :class:`Timeout`, a number of seconds, or ``None`` for no limit.
+        retry: A :class:`Retry`, a number of retries, or ``False`` to disable retrying.
+        retry_budget: Caps retries at a share of recent requests (``True``: 20%).
+        verify: ``True``, ``False`` (warns), a CA bundle path or an ``ssl.SSLContext``.
+        cert: A client certificate: a PEM path or ``(cert, key[, password])``.
+        limits: Connection-pool :class:`Limits`.
+        http2: Enable HTTP/2 (needs ``pip install "restwell[http2]"``).
+        proxy: A proxy URL.
+        trust_env: Read proxies and CA bundles from the environment.
+        follow_redirects: Follow redirects (on by default, unlike httpx).
+        max_redirects: How many redirects to follow at most.
+        user_agent: The ``User-Agent`` header (default ``restwell/<version>``).
+        raise_for_status: Raise :class:`HTTPError` subclasses for statuses >= 400.
+        allow_status: Statuses that never raise (e.g. ``{404}``).
+        api_version: The API version to send (see ``versioning``).
+        versioning: Where the version goes: :class:`VersionHeader` (default),
+            :class:`VersionPath` or :class:`VersionQuery`.
+        circuit_breaker: A :class:`CircuitBreaker` that refuses calls to failing hosts.
+        json_dumps: Serializer for ``json=`` bodies (returns ``bytes`` or ``str``).
+        json_loads: Deserializer for JSON responses.
+        transport: An httpx transport (``httpx.MockTransport`` in tests).
+
+    Example:
+        >>> import httpx, restwell
+        >>> def api(request):
+        ...     return httpx.Response(201, json={"id": 1, "name": "John Doe"})
+        >>> with restwell.Client("https://api.example.com", api_key="k",
+        ...                      transport=httpx.MockTransport(api)) as client:
+        ...     client.post("/users", json={"name": "John Doe"}).json()
+        {'id': 1, 'name': 'John Doe'}
+    """
+
+    _pool_class = httpx.Client
+    _pool: httpx.Client
+
+    def request(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        raise_for_status: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        allow_status: Collection[int] | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Response:
+        """Send a request and return its :class:`Response` (body read).
+
+        Per-request arguments win over the client's. ``json=`` is serialised with the
+        client's ``json_dumps``; ``data=`` sends a form; ``files=`` a multipart body;
+        ``content=`` raw bytes, a file or an iterator of bytes. ``idempotency_key=True``
+        sends a fresh ``Idempotency-Key`` (kept on every retry), which also lets POST and
+        PATCH be retried.
+
+        Raises:
+            HTTPError: a status >= 400 (unless ``raise_for_status=False`` or allowed).
+            ConnectionError: the server could not be reached or broke the exchange.
+            TimeoutError: a timeout expired (``.kind`` says which).
+            CircuitOpenError: the circuit breaker refused the call.
+
+        Example:
+            >>> import httpx, restwell
+            >>> echo = httpx.MockTransport(lambda r: httpx.Response(200, json=dict(r.url.params)))
+            >>> with restwell.Client("https://api.example.com", transport=echo) as client:
+            ...     client.request("GET", "/search", params={"q": "rest"}).json()
+            {'q': 'rest'}
+        """
+        call = self._prepare(
+            method, url, params=params, headers=headers, cookies=cookies, content=content,
+            data=data, files=files, json=json, auth=auth, timeout=timeout, retry=retry,
+            raise_for_status=raise_for_status, allow_status=allow_status,
+            api_version=api_version, idempotency_key=idempotency_key,
+            follow_redirects=follow_redirects, extensions=extensions, stream=False,
+            progress=None, now=_clock(),
+        )  # fmt: skip
+        return self._send(call)
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        progress: ProgressCallback | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        raise_for_status: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        allow_status: Collection[int] | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Iterator[Response]:
+        """Send a request and yield the :class:`Response` before its body is read.
+
+        Retries and the total deadline cover the call until the headers arrive; the body is
+        then read as you iterate. Leaving the block closes the response (an unfinished body
+        closes its connection; a finished one returns it to the pool). ``progress`` is called
+        as ``progress(bytes_so_far, total_or_None)`` while the body is read.
+
+        Example:
+            >>> import httpx, restwell
+            >>> api = httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * 20000))
+            >>> with restwell.Client("https://api.example.com", transport=api) as client:
+            ...     with client.stream("GET", "/large-file") as response:
+            ...         sizes = [len(chunk) for chunk in response.iter_bytes(chunk_size=8192)]
+            >>> sizes
+            [8192, 8192, 3616]
+        """
+        call = self._prepare(
+            method, url, params=params, headers=headers, cookies=cookies, content=content,
+            data=data, files=files, json=json, auth=auth, timeout=timeout, retry=retry,
+            raise_for_status=raise_for_status, allow_status=allow_status,
+            api_version=api_version, idempotency_key=idempotency_key,
+            follow_redirects=follow_redirects, extensions=extensions, stream=True,
+            progress=progress, now=_clock(),
+        )  # fmt: skip
+        response = self._send(call)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _send(self, call: Call) -> Response:
+        pool = self._pool
+        request = call.request
+        wait: float | None
+        while True:
+            call.begin_attempt(_clock())
+            try:
+                raw = pool.send(
+                    request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
+                )
+                if call.stream:
+                    call.body_started()
+                else:
+                    _read_body(raw, call)
+            except httpx.HTTPError as exc:
+                wait = call.after_error(exc, _clock())
+            except BaseException:
+                call.abandon(_clock())
+                raise
+            else:
+                wait = call.after_response(raw, _clock())
+                if wait is None:
+                    if call.stream and call.raises_for(raw):
+                        _read_body(raw, call)
+                    return call.finish(raw, _clock())
+                raw.close()
+            time.sleep(wait)
+            call.rewind()
+
+    def get(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a GET request; takes the keyword arguments of :meth:`request`.
+
+        Example:
+            >>> import httpx, restwell
+            >>> api = httpx.MockTransport(lambda r: httpx.Response(200, json={"id": 123}))
+            >>> with restwell.Client("https://api.example.com", transport=api) as client:
+            ...     client.get("/users/123").json()
+            {'id': 123}
+        """
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a POST request; takes the keyword arguments of :meth:`request`.
+
+        Example: see :meth:`request`; ``client.post("/users", json={"name": "Ada"})``.
+        """
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a PUT request; takes the keyword arguments of :meth:`request`.
+
+        Example: ``client.put("/users/1", json={"name": "Ada"})``.
+        """
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a PATCH request; takes the keyword arguments of :meth:`request`.
+
+        Example: ``client.patch("/users/1", json={"name": "Ada"}, idempotency_key=True)``.
+        """
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a DELETE request; takes the keyword arguments of :meth:`request`.
+
+        Example: ``client.delete("/users/1")``.
+        """
+        return self.request("DELETE", url, **kwargs)
+
+    def head(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a HEAD request; takes the keyword arguments of :meth:`request`.
+
+        Example: ``client.head("/users/1").headers["etag"]``.
+        """
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send an OPTIONS request; takes the keyword arguments of :meth:`request`.
+
+        Example: ``client.options("/users").headers["allow"]``.
+        """
+        return self.request("OPTIONS", url, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool (only the client that created it owns it).
+
+        Example:
+            >>> import restwell
+            >>> client = restwell.Client("https://api.example.com")
+            >>> client.close()
+            >>> client.is_closed
+            True
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_pool:
+            self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_owns_pool", False) and not self._closed:
+            warnings.warn(
+                f"{self!r} was never closed; use it as a context manager or call close()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+            self._pool.close()
+
+
+def _read_body(raw: httpx.Response, call: Call) -> None:
+    try:
+        if call.deadline is not None:
+            raw.stream = DeadlineStream(raw.stream, call.deadline, _clock)  # type: ignore[arg-type]
+        raw.read()
+    except BaseException:
+        raw.close()
+        raise
+
+
+async def _aread_body(raw: httpx.Response) -> None:
+    try:
+        await raw.aread()
+    except BaseException:
+        await raw.aclose()
+        raise
+
+
+class AsyncClient(BaseClient):
+    """The asynchronous twin of :class:`Client`: the same arguments, the same behaviour.
+
+    Safe to share between tasks; runs on asyncio and trio. Use ``async with``, or call
+    :meth:`aclose`. An unclosed client is never closed from ``__del__`` (that would need a
+    running event loop); it warns with ``ResourceWarning`` instead.
+
+    Example:
+        >>> import asyncio, httpx, restwell
+        >>> async def main():
+        ...     api = httpx.MockTransport(lambda r: httpx.Response(200, json={"id": 123}))
+        ...     async with restwell.AsyncClient("https://api.example.com",
+        ...                                     transport=api) as client:
+        ...         response = await client.get("/users/123")
+        ...         return response.json()
+        >>> asyncio.run(main())
+        {'id': 123}
+    """
+
+    _pool_class = httpx.AsyncClient
+    _pool: httpx.AsyncClient
+
+    async def request(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        raise_for_status: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        allow_status: Collection[int] | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Response:
+        """Send a request and return its :class:`Response`; see :meth:`Client.request`.
+
+        Example: ``response = await client.request("GET", "/users/1")``.
+        """
+        call = self._prepare(
+            method, url, params=params, headers=headers, cookies=cookies, content=content,
+            data=data, files=files, json=json, auth=auth, timeout=timeout, retry=retry,
+            raise_for_status=raise_for_status, allow_status=allow_status,
+            api_version=api_version, idempotency_key=idempotency_key,
+            follow_redirects=follow_redirects, extensions=extensions, stream=False,
+            progress=None, now=_clock(),
+        )  # fmt: skip
+        return await self._send(call)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        progress: ProgressCallback | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        raise_for_status: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        allow_status: Collection[int] | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Response]:
+        """Send a request and yield the response before its body is read.
+
+        See :meth:`Client.stream`.
+
+        Example:
+            ``async with client.stream("GET", "/large-file") as r:``
+            ``    async for chunk in r.aiter_bytes(chunk_size=8192): ...``
+        """
+        call = self._prepare(
+            method, url, params=params, headers=headers, cookies=cookies, content=content,
+            data=data, files=files, json=json, auth=auth, timeout=timeout, retry=retry,
+            raise_for_status=raise_for_status, allow_status=allow_status,
+            api_version=api_version, idempotency_key=idempotency_key,
+            follow_redirects=follow_redirects, extensions=extensions, stream=True,
+            progress=progress, now=_clock(),
+        )  # fmt: skip
+        response = await self._send(call)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send(self, call: Call) -> Response:
+        wait: float | None
+        while True:
+            call.begin_attempt(_clock())
+            try:
+                raw = await self._attempt(call)
+            except httpx.HTTPError as exc:
+                wait = call.after_error(exc, _clock())
+            except BaseException:
+                call.abandon(_clock())
+                raise
+            else:
+                wait = call.after_response(raw, _clock())
+                if wait is None:
+                    if call.stream and call.raises_for(raw):
+                        await _aread_body(raw)
+                    return call.finish(raw, _clock())
+                await raw.aclose()
+            await anyio.sleep(wait)
+            call.rewind()
+
+    async def _attempt(self, call: Call) -> httpx.Response:
+        deadline = call.deadline
+        if deadline is None:
+            return await self._attempt_once(call)
+        # A cancel scope stops the attempt at the deadline wherever it waits; unlike raising
+        # between body chunks it unwinds httpx's async generators cleanly on trio too.
+        with anyio.move_on_after(deadline.remaining(_clock())):
+            return await self._attempt_once(call)
+        raise TotalTimeout(f"the total timeout of {deadline.total:g} s expired")
+
+    async def _attempt_once(self, call: Call) -> httpx.Response:
+        raw = await self._pool.send(
+            call.request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
+        )
+        if call.stream:
+            call.body_started()
+        else:
+            await _aread_body(raw)
+        return raw
+
+    async def get(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a GET request; takes the keyword arguments of :meth:`Client.request`.
+
+        Example: ``user = (await client.get("/users/123")).json()``.
+        """
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a POST request. Example: ``await client.post("/users", json={"name": "Ada"})``."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a PUT request. Example: ``await client.put("/users/1", json={...})``."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a PATCH request. Example: ``await client.patch("/users/1", json={...})``."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a DELETE request. Example: ``await client.delete("/users/1")``."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def head(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send a HEAD request. Example: ``(await client.head("/users/1")).headers``."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
+        """Send an OPTIONS request. Example: ``await client.options("/users")``."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only the client that created it owns it).
+
+        Example: ``await client.aclose()``, or use ``async with``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_pool:
+            await self._pool.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Closing needs the event loop, which may be gone or another thread's: only warn.
+        if getattr(self, "_owns_pool", False) and not self._closed:
+            warnings.warn(
+                f"{self!r} was never closed; use 'async with' or await aclose()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )

@@ -1,0 +1,478 @@
+"""Everything restwell raises, and the one place where httpx's errors become ours.
+
+::
+
+    ClientError                 base of everything the library raises
+    ├── HTTPError               a response with status >= 400
+    │   ├── BadRequestError            400
+    │   ├── AuthenticationError        401 and 403
+    │   │   └── PermissionDeniedError  403
+    │   ├── NotFoundError              404
+    │   ├── ConflictError              409
+    │   ├── UnprocessableEntityError   422
+    │   ├── RateLimitError             429 (.retry_after)
+    │   └── ServerError                5xx
+    ├── ConnectionError         DNS, refused, reset, TLS and protocol failures (a builtin
+    │                           ConnectionError too)
+    ├── TimeoutError            a builtin TimeoutError too; .kind: connect/read/write/pool/total
+    ├── ValidationError         request or response validation, undecodable JSON bodies
+    └── CircuitOpenError        the circuit breaker refused the call (.retry_after)
+
+Every error carries ``.request``, a :class:`RequestInfo` with the method and the URL with its
+secrets hidden, and ``.attempts``, the number of attempts the call made. httpx's exceptions are
+translated in :func:`map_httpx_error` only, and the original stays reachable as ``__cause__``.
+All errors pickle: they cross process boundaries in task queues and test runners.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+
+import httpx
+
+from ._redaction import DEFAULT_REDACTOR, Redactor
+
+if TYPE_CHECKING:
+    from ._response import Response
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "CircuitOpenError",
+    "ClientError",
+    "ConflictError",
+    "ConnectionError",
+    "HTTPError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestInfo",
+    "ServerError",
+    "TimeoutError",
+    "TimeoutKind",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "error_for_status",
+    "map_httpx_error",
+]
+
+TimeoutKind = Literal["connect", "read", "write", "pool", "total"]
+
+BODY_EXCERPT_CHARS: Final = 500
+"""How much of a response body an error message quotes."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """The method and URL of a request, with secrets hidden: what an error reports.
+
+    Example:
+        >>> RequestInfo.from_httpx(httpx.Request("GET", "https://h/x?api_key=k"))
+        RequestInfo(method='GET', url='https://h/x?api_key=%5BREDACTED%5D')
+    """
+
+    method: str
+    url: str
+
+    @classmethod
+    def from_httpx(
+        cls, request: httpx.Request, redactor: Redactor = DEFAULT_REDACTOR
+    ) -> RequestInfo:
+        """Describe an httpx request, hiding the secrets ``redactor`` names.
+
+        Example:
+            >>> RequestInfo.from_httpx(httpx.Request("POST", "https://h/")).method
+            'POST'
+        """
+        return cls(request.method, redactor.url(request.url))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+class ClientError(Exception):
+    """Base class of every exception restwell raises.
+
+    Example:
+        >>> try:
+        ...     raise ClientError("boom")
+        ... except ClientError as exc:
+        ...     str(exc)
+        'boom'
+    """
+
+    request: RequestInfo | None
+    attempts: int
+
+    def __init__(
+        self, message: str, *, request: RequestInfo | None = None, attempts: int = 1
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _state(self) -> dict[str, Any]:
+        return {"request": self.request, "attempts": self.attempts}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive Exception's default pickling.
+        return (_rebuild, (type(self), self.message, self._state()))
+
+
+def _rebuild(cls: type[ClientError], message: str, state: dict[str, Any]) -> ClientError:
+    error = cls.__new__(cls, message)
+    Exception.__init__(error, message)
+    error.message = message
+    for key, value in state.items():
+        setattr(error, key, value)
+    return error
+
+
+class ConnectionError(ClientError, builtins.ConnectionError):
+    """The server could not be reached or broke the exchange: DNS, refused, reset, TLS, protocol.
+
+    Also a builtin ``ConnectionError``, so code written for the standard library catches it.
+
+    Example:
+        >>> issubclass(ConnectionError, builtins.ConnectionError)
+        True
+    """
+
+
+class TimeoutError(ClientError, builtins.TimeoutError):
+    """A timeout expired; ``.kind`` says which: connect, read, write, pool or total.
+
+    Also a builtin ``TimeoutError``.
+
+    Example:
+        >>> TimeoutError("too slow", kind="total").kind
+        'total'
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: TimeoutKind,
+        request: RequestInfo | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.kind: TimeoutKind = kind
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "kind": self.kind}
+
+
+class ValidationError(ClientError):
+    """A request or response failed validation, or a body that should be JSON is not.
+
+    ``.response`` is the response being validated, when there is one; ``.errors`` the
+    validator's error list (pydantic's ``errors()``), when there is one.
+
+    Example:
+        >>> ValidationError("bad body").errors
+        []
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response | None = None,
+        errors: list[Any] | None = None,
+        request: RequestInfo | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.response = response
+        self.errors: list[Any] = errors or []
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "response": self.response, "errors": self.errors}
+
+
+class CircuitOpenError(ClientError):
+    """The circuit breaker for the host is open: the call was refused without network I/O.
+
+    ``.retry_after`` is how many seconds remain until a trial call is let through.
+
+    Example:
+        >>> CircuitOpenError("open", retry_after=3.0).retry_after
+        3.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        request: RequestInfo | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.retry_after = retry_after
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "retry_after": self.retry_after}
+
+
+class HTTPError(ClientError):
+    """The server answered with a status >= 400.
+
+    ``.response`` is the :class:`restwell.Response`; ``.status_code``, ``.headers`` and
+    ``.body`` (parsed JSON when the body is JSON, else text) are there for convenience.
+
+    Example:
+        >>> import restwell
+        >>> with restwell.Client(transport=httpx.MockTransport(
+        ...         lambda r: httpx.Response(418, json={"error": "teapot"}))) as client:
+        ...     try:
+        ...         client.get("https://api.example.com/tea")
+        ...     except restwell.HTTPError as exc:
+        ...         print(exc.status_code, exc.body)
+        418 {'error': 'teapot'}
+    """
+
+    status: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response,
+        request: RequestInfo | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.response = response
+
+    @property
+    def status_code(self) -> int:
+        """The response's status code."""
+        return self.response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response's headers."""
+        return self.response.headers
+
+    @property
+    def body(self) -> Any:
+        """The response body: parsed JSON when it is JSON, else text (``""`` when unread)."""
+        return _body_of(self.response.httpx)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "response": self.response}
+
+
+class BadRequestError(HTTPError):
+    """400 Bad Request.
+
+    Example:
+        >>> issubclass(BadRequestError, HTTPError)
+        True
+    """
+
+    status = 400
+
+
+class AuthenticationError(HTTPError):
+    """401 Unauthorized (and, through its subclass, 403 Forbidden).
+
+    Example:
+        >>> issubclass(PermissionDeniedError, AuthenticationError)
+        True
+    """
+
+    status = 401
+
+
+class PermissionDeniedError(AuthenticationError):
+    """403 Forbidden.
+
+    Example:
+        >>> PermissionDeniedError.status
+        403
+    """
+
+    status = 403
+
+
+class NotFoundError(HTTPError):
+    """404 Not Found.
+
+    Example:
+        >>> NotFoundError.status
+        404
+    """
+
+    status = 404
+
+
+class ConflictError(HTTPError):
+    """409 Conflict.
+
+    Example:
+        >>> ConflictError.status
+        409
+    """
+
+    status = 409
+
+
+class UnprocessableEntityError(HTTPError):
+    """422 Unprocessable Content.
+
+    Example:
+        >>> UnprocessableEntityError.status
+        422
+    """
+
+    status = 422
+
+
+class RateLimitError(HTTPError):
+    """429 Too Many Requests; ``.retry_after`` is the server's wait in seconds, or ``None``.
+
+    Example:
+        >>> RateLimitError.status
+        429
+    """
+
+    status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response,
+        retry_after: float | None = None,
+        request: RequestInfo | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, response=response, request=request, attempts=attempts)
+        self.retry_after = retry_after
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "retry_after": self.retry_after}
+
+
+class ServerError(HTTPError):
+    """Any 5xx status.
+
+    Example:
+        >>> issubclass(ServerError, HTTPError)
+        True
+    """
+
+
+_STATUS_ERRORS: Final[dict[int, type[HTTPError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _body_of(response: httpx.Response) -> Any:
+    if not hasattr(response, "_content"):  # a streamed body nobody read: nothing to show
+        return ""
+    if _is_json(response.headers.get("content-type", "")) and response.content:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            pass
+    return response.text
+
+
+def _excerpt(response: httpx.Response) -> str:
+    if not hasattr(response, "_content") or not response.content:
+        return ""
+    text = response.text.strip()
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[:BODY_EXCERPT_CHARS] + f"... ({len(text) - BODY_EXCERPT_CHARS} more chars)"
+    return f": {text}"
+
+
+def error_for_status(
+    response: Response,
+    *,
+    request: RequestInfo,
+    attempts: int,
+    retry_after: float | None,
+) -> HTTPError:
+    """Build the :class:`HTTPError` subclass for a response with status >= 400.
+
+    The message reads ``404 Not Found for GET https://api.example.com/users/9: {"error": ...}``
+    with the body excerpt capped at ``BODY_EXCERPT_CHARS`` characters.
+
+    Example:
+        >>> from restwell import Response
+        >>> raw = httpx.Response(404, request=httpx.Request("GET", "https://h/u/9"))
+        >>> err = error_for_status(Response(raw), request=RequestInfo("GET", "https://h/u/9"),
+        ...                        attempts=1, retry_after=None)
+        >>> type(err).__name__, str(err)
+        ('NotFoundError', '404 Not Found for GET https://h/u/9')
+    """
+    raw = response.httpx
+    status = raw.status_code
+    message = f"{status} {raw.reason_phrase} for {request}{_excerpt(raw)}"
+    if status == 429:
+        return RateLimitError(
+            message, response=response, retry_after=retry_after, request=request, attempts=attempts
+        )
+    cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else HTTPError)
+    return cls(message, response=response, request=request, attempts=attempts)
+
+
+_TIMEOUT_KINDS: Final[dict[type[httpx.TimeoutException], TimeoutKind]] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+
+def map_httpx_error(
+    exc: httpx.HTTPError, *, request: RequestInfo, attempts: int = 1
+) -> ClientError:
+    """Translate an httpx exception into restwell's hierarchy (the only place that does).
+
+    The caller raises the result ``from exc`` so the original stays as ``__cause__``.
+
+    Example:
+        >>> info = RequestInfo("GET", "https://h/")
+        >>> type(map_httpx_error(httpx.ConnectError("refused"), request=info)).__name__
+        'ConnectionError'
+    """
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        kind = _TIMEOUT_KINDS.get(type(exc), "read")
+        return TimeoutError(
+            f"{kind} timeout for {request}: {detail}", kind=kind, request=request, attempts=attempts
+        )
+    if isinstance(exc, httpx.TransportError | httpx.DecodingError):
+        # Transport errors cover refused, reset, DNS, TLS, proxy and protocol failures;
+        # a body whose content-encoding cannot be decoded is a broken exchange too.
+        return ConnectionError(
+            f"{type(exc).__name__} for {request}: {detail}", request=request, attempts=attempts
+        )
+    return ClientError(
+        f"{type(exc).__name__} for {request}: {detail}", request=request, attempts=attempts
+    )

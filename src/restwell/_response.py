@@ -1,0 +1,353 @@
+"""``Response``: httpx's response plus what a REST client needs on top of it.
+
+One class serves both clients: the sync iterators and their ``a``-prefixed async twins are
+thin loops over httpx's own, sharing the same incremental decoders and progress accounting.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import httpx
+
+from ._exceptions import RequestInfo, ValidationError, error_for_status
+from ._serialization import JSONLoads, stdlib_loads
+
+if TYPE_CHECKING:
+    from ._sse import ServerSentEvent
+
+__all__ = ["ProgressCallback", "Response"]
+
+T = TypeVar("T")
+
+ProgressCallback = Callable[[int, "int | None"], object]
+"""``progress(bytes_so_far, total_or_None)``: called as a body is transferred."""
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class Response:
+    """The response to a restwell call, for ``Client`` and ``AsyncClient`` alike.
+
+    Everything httpx's response offers is here under the same name; ``.httpx`` is the
+    underlying ``httpx.Response``.
+
+    Example:
+        >>> import httpx, restwell
+        >>> def api(request):
+        ...     return httpx.Response(200, json={"id": 7, "name": "Ada"})
+        >>> with restwell.Client("https://api.example.com",
+        ...                      transport=httpx.MockTransport(api)) as client:
+        ...     response = client.get("/users/7")
+        >>> response.status_code, response.data["name"], response.attempts
+        (200, 'Ada', 1)
+    """
+
+    __slots__ = ("_json_loads", "_progress", "_request_info", "attempts", "from_cache", "httpx")
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        attempts: int = 1,
+        from_cache: bool = False,
+        json_loads: JSONLoads = stdlib_loads,
+        progress: ProgressCallback | None = None,
+        request_info: RequestInfo | None = None,
+    ) -> None:
+        self.httpx = response
+        self.attempts = attempts
+        self.from_cache = from_cache
+        self._json_loads = json_loads
+        self._progress = progress
+        self._request_info = request_info
+
+    # -- metadata -----------------------------------------------------------------------
+
+    @property
+    def status_code(self) -> int:
+        """The status code, e.g. ``200``."""
+        return self.httpx.status_code
+
+    @property
+    def reason_phrase(self) -> str:
+        """The reason phrase, e.g. ``"OK"``."""
+        return self.httpx.reason_phrase
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response headers (case-insensitive)."""
+        return self.httpx.headers
+
+    @property
+    def url(self) -> httpx.URL:
+        """The URL of the request that produced this response (after redirects)."""
+        return self.httpx.url
+
+    @property
+    def request(self) -> httpx.Request:
+        """The ``httpx.Request`` that was sent last."""
+        return self.httpx.request
+
+    @property
+    def http_version(self) -> str:
+        """``"HTTP/1.1"`` or ``"HTTP/2"``."""
+        return self.httpx.http_version
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Time from sending the request to closing the response (of the last attempt)."""
+        return self.httpx.elapsed
+
+    @property
+    def encoding(self) -> str | None:
+        """The text encoding: from ``Content-Type`` or detected; settable before ``text``."""
+        return self.httpx.encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        self.httpx.encoding = value
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the status is 2xx."""
+        return self.httpx.is_success
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is below 400 (as in requests)."""
+        return self.httpx.status_code < 400
+
+    @property
+    def is_redirect(self) -> bool:
+        """Whether the status is a redirect with a ``Location``."""
+        return self.httpx.is_redirect
+
+    @property
+    def is_client_error(self) -> bool:
+        """Whether the status is 4xx."""
+        return self.httpx.is_client_error
+
+    @property
+    def is_server_error(self) -> bool:
+        """Whether the status is 5xx."""
+        return self.httpx.is_server_error
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.httpx.status_code} {self.httpx.reason_phrase}]>"
+
+    # -- bodies -------------------------------------------------------------------------
+
+    @property
+    def content(self) -> bytes:
+        """The body as bytes (read it first with ``read()`` on a streamed response)."""
+        return self.httpx.content
+
+    @property
+    def text(self) -> str:
+        """The body decoded to text."""
+        return self.httpx.text
+
+    def json(self, **kwargs: Any) -> Any:
+        """Decode the body as JSON with the client's ``json_loads``.
+
+        Raises:
+            ValidationError: the body is not valid JSON (the message quotes its start).
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(200, content=b'{"a": [1, 2]}')).json()
+            {'a': [1, 2]}
+        """
+        content = self.httpx.content
+        try:
+            if kwargs:
+                import json  # noqa: PLC0415 - only for the rare keyword-argument form
+
+                return json.loads(content, **kwargs)
+            return self._json_loads(content)
+        except ValueError as exc:
+            excerpt = content[:200].decode("utf-8", "replace")
+            raise ValidationError(
+                f"the response body is not valid JSON ({exc}): {excerpt!r}",
+                response=self,
+                request=self._request_info,
+            ) from exc
+
+    @property
+    def data(self) -> Any:
+        """The body decoded by content type.
+
+        JSON (including ``+json`` types) to Python objects, ``text/*`` to ``str``, anything
+        else ``bytes``; ``None`` for an empty JSON body.
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(200, text="hi")).data
+            'hi'
+        """
+        media = _media_type(self.httpx.headers.get("content-type", ""))
+        if media == "application/json" or media.endswith("+json"):
+            return self.json() if self.httpx.content else None
+        if media.startswith("text/"):
+            return self.httpx.text
+        return self.httpx.content
+
+    def raise_for_status(self) -> Response:
+        """Raise the matching :class:`restwell.HTTPError` for a status >= 400, else return self.
+
+        Example:
+            >>> import httpx
+            >>> ok = Response(httpx.Response(200, request=httpx.Request("GET", "https://h/")))
+            >>> ok.raise_for_status() is ok
+            True
+        """
+        status = self.httpx.status_code
+        if status < 400:
+            return self
+        import time  # noqa: PLC0415 - error path only
+
+        from ._retry import parse_retry_after  # noqa: PLC0415
+
+        info = self._request_info or RequestInfo.from_httpx(self.httpx.request)
+        raise error_for_status(
+            self,
+            request=info,
+            attempts=self.attempts,
+            retry_after=parse_retry_after(self.httpx.headers, time.time()),
+        )
+
+    # -- reading and streaming ----------------------------------------------------------
+
+    def read(self) -> bytes:
+        """Read the whole body of a streamed response (and return it).
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(200, content=b"x")).read()
+            b'x'
+        """
+        if self._progress is None:
+            return self.httpx.read()
+        return b"".join(self.iter_bytes())
+
+    async def aread(self) -> bytes:
+        """Async twin of :meth:`read`."""
+        if self._progress is None:
+            return await self.httpx.aread()
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    def close(self) -> None:
+        """Close the response, returning its connection to the pool."""
+        self.httpx.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self.httpx.aclose()
+
+    def _total(self) -> int | None:
+        length = self.httpx.headers.get("content-length")
+        return int(length) if length is not None and length.isdigit() else None
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the body in chunks of exactly ``chunk_size`` bytes (the last may be shorter).
+
+        Memory stays flat whatever the body size. Progress callbacks given to ``stream()``
+        fire after every chunk with the bytes received so far (on the wire) and the total.
+
+        Example:
+            >>> import httpx
+            >>> list(Response(httpx.Response(200, content=b"abcde")).iter_bytes(2))
+            [b'ab', b'cd', b'e']
+        """
+        progress = self._progress
+        if progress is None:
+            yield from self.httpx.iter_bytes(chunk_size)
+            return
+        total = self._total()
+        raw = self.httpx
+        for chunk in raw.iter_bytes(chunk_size):
+            progress(raw.num_bytes_downloaded, total)
+            yield chunk
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Async twin of :meth:`iter_bytes`."""
+        progress = self._progress
+        raw = self.httpx
+        total = self._total() if progress is not None else None
+        async for chunk in raw.aiter_bytes(chunk_size):
+            if progress is not None:
+                progress(raw.num_bytes_downloaded, total)
+            yield chunk
+
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        """Yield the body decoded to text, incrementally."""
+        return self.httpx.iter_text(chunk_size)
+
+    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        """Async twin of :meth:`iter_text`."""
+        return self.httpx.aiter_text(chunk_size)
+
+    def iter_lines(self) -> Iterator[str]:
+        """Yield the body line by line (line ends removed)."""
+        return self.httpx.iter_lines()
+
+    def aiter_lines(self) -> AsyncIterator[str]:
+        """Async twin of :meth:`iter_lines`."""
+        return self.httpx.aiter_lines()
+
+    def iter_events(self) -> Iterator[ServerSentEvent]:
+        r"""Yield the server-sent events of a ``text/event-stream`` body.
+
+        Example:
+            >>> import httpx
+            >>> body = b"event: ping\ndata: 1\n\n"
+            >>> [e.event for e in Response(httpx.Response(200, content=body)).iter_events()]
+            ['ping']
+        """
+        from ._sse import SSEDecoder  # noqa: PLC0415 - only SSE users pay for it
+
+        decoder = SSEDecoder()
+        for chunk in self.httpx.iter_bytes():
+            yield from decoder.feed(chunk)
+        yield from decoder.flush()
+
+    async def aiter_events(self) -> AsyncIterator[ServerSentEvent]:
+        """Async twin of :meth:`iter_events`."""
+        from ._sse import SSEDecoder  # noqa: PLC0415
+
+        decoder = SSEDecoder()
+        async for chunk in self.httpx.aiter_bytes():
+            for event in decoder.feed(chunk):
+                yield event
+        for event in decoder.flush():
+            yield event
+
+    # -- validation ---------------------------------------------------------------------
+
+    @overload
+    def parse(self, type_: type[T]) -> T: ...
+    @overload
+    def parse(self, type_: Any) -> Any: ...
+    def parse(self, type_: Any) -> Any:
+        """Validate the JSON body into ``type_`` with pydantic (a model, ``list[Model]``, ...).
+
+        Needs the ``pydantic`` extra: ``pip install "restwell[pydantic]"``.
+
+        Raises:
+            ValidationError: the body does not match ``type_``.
+
+        Example:
+            >>> import httpx, pydantic
+            >>> class User(pydantic.BaseModel):
+            ...     id: int
+            >>> Response(httpx.Response(200, json={"id": 1})).parse(User)
+            User(id=1)
+        """
+        from ._validation import validate  # noqa: PLC0415 - pydantic is optional and heavy
+
+        return validate(self, type_)

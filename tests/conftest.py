@@ -1,0 +1,118 @@
+"""Session-wide fixtures: the real test servers (plain HTTP, TLS, mutual TLS, a raw peer).
+
+Every server binds 127.0.0.1 on a port the OS chooses, starts once per session and is shut
+down (threads joined, sockets closed) when the session ends. One `TestApp` instance serves the
+plain, TLS and mTLS servers; its state is keyed (tests use uuid keys), so tests never share it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from servers import RawServer, TestApp, run_uvicorn
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every ``@pytest.mark.anyio`` test on asyncio and on trio."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture(scope="session")
+def server_app() -> TestApp:
+    """The app behind `server`, `tls_server` and `mtls_server` (to inspect or extend)."""
+    return TestApp()
+
+
+@pytest.fixture(scope="session")
+def server(server_app: TestApp) -> Iterator[str]:
+    """Base URL of the test app over plain HTTP, e.g. ``"http://127.0.0.1:54321"``."""
+    with run_uvicorn(server_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def raw_server() -> Iterator[RawServer]:
+    """The misbehaving raw-socket peer; ``raw_server.url``, ``raw_server.connections``."""
+    with RawServer() as raw:
+        yield raw
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """The certificate authority that signs the TLS servers' and clients' certificates."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session directory holding the certificate and key files."""
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture(scope="session")
+def tls_ca_file(tls_ca: trustme.CA, tls_dir: Path) -> Path:
+    """The CA certificate as a PEM file (for ``verify="path"`` or a CA bundle variable)."""
+    path = tls_dir / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tls_server_cert_files(tls_ca: trustme.CA, tls_dir: Path) -> tuple[str, str]:
+    """``(certfile, keyfile)`` of the servers' certificate, valid for 127.0.0.1 and localhost."""
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
+    certfile, keyfile = tls_dir / "server.pem", tls_dir / "server.key"
+    for index, blob in enumerate(cert.cert_chain_pems):
+        blob.write_to_path(str(certfile), append=index > 0)
+    cert.private_key_pem.write_to_path(str(keyfile))
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture(scope="session")
+def tls_client_cert_files(tls_ca: trustme.CA, tls_dir: Path) -> tuple[str, str]:
+    """``(certfile, keyfile)`` of a client certificate the mTLS server accepts."""
+    cert = tls_ca.issue_cert("client@restwell.test")
+    certfile, keyfile = tls_dir / "client.pem", tls_dir / "client.key"
+    for index, blob in enumerate(cert.cert_chain_pems):
+        blob.write_to_path(str(certfile), append=index > 0)
+    cert.private_key_pem.write_to_path(str(keyfile))
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture
+def tls_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A fresh client ``SSLContext`` that trusts `tls_ca` (for ``verify=``)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    tls_ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_server(server_app: TestApp, tls_server_cert_files: tuple[str, str]) -> Iterator[str]:
+    """Base URL of the test app over HTTPS, e.g. ``"https://127.0.0.1:54322"``."""
+    certfile, keyfile = tls_server_cert_files
+    with run_uvicorn(server_app, ssl_certfile=certfile, ssl_keyfile=keyfile) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mtls_server(
+    server_app: TestApp, tls_server_cert_files: tuple[str, str], tls_ca_file: Path
+) -> Iterator[str]:
+    """Base URL of the test app over HTTPS that requires a client certificate from `tls_ca`."""
+    certfile, keyfile = tls_server_cert_files
+    with run_uvicorn(
+        server_app,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        ssl_ca_certs=str(tls_ca_file),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    ) as url:
+        yield url

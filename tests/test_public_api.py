@@ -1,0 +1,56 @@
+"""The public surface: complete, sorted, documented, and light to import."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import restwell
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_all_is_sorted_and_complete() -> None:
+    names = restwell.__all__
+    # isort-style, as ruff's RUF022 keeps it: CONSTANTS, then Classes, then the rest.
+    assert names == sorted(
+        names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
+    )
+    public = {
+        name
+        for name, value in vars(restwell).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert public == set(names) - {"__version__"}
+
+
+def test_every_public_name_has_a_docstring_with_an_example() -> None:
+    for name in restwell.__all__:
+        value = getattr(restwell, name)
+        if not (inspect.isclass(value) or inspect.isfunction(value)):
+            continue
+        doc = inspect.getdoc(value) or ""
+        assert "Example" in doc, f"restwell.{name} has no example in its docstring"
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    reference = (DOCS / "api.md").read_text()
+    missing = [
+        name for name in restwell.__all__ if not re.search(rf"\b{re.escape(name)}\b", reference)
+    ]
+    assert not missing, f"not in docs/api.md: {missing}"
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, restwell; "
+        "heavy = [m for m in ('pydantic', 'orjson', 'redis', 'hishel', 'anyio._backends._trio') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -1,0 +1,56 @@
+"""Checked by mypy --strict (not run): the public API types as users will write it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from typing_extensions import assert_type
+
+import restwell
+
+
+def sync_usage() -> None:
+    with restwell.Client(base_url="https://api.example.com", api_key="k") as client:
+        response = client.get("/users/123", params={"a": 1}, timeout=5, retry=3)
+        assert_type(response, restwell.Response)
+        assert_type(response.json(), Any)
+        assert_type(response.status_code, int)
+        assert_type(response.headers, httpx.Headers)
+        assert_type(response.attempts, int)
+        client.post("/users", json={"name": "John Doe"}, idempotency_key=True)
+        client.put("/users/1", content=b"raw", raise_for_status=False)
+        client.patch("/users/1", data={"a": "b"}, allow_status={409})
+        client.delete("/users/1", auth=("u", "p"))
+        client.head("/users/1", follow_redirects=False)
+        client.options("/users", headers={"X": "y"})
+        with client.stream("GET", "/large-file", progress=lambda done, total: None) as streamed:
+            for chunk in streamed.iter_bytes(chunk_size=8192):
+                assert_type(chunk, bytes)
+        other = client.with_options(timeout=restwell.Timeout(total=30))
+        assert_type(other, restwell.Client)
+    env_client = restwell.Client.from_env("MYAPI")
+    assert_type(env_client, restwell.Client)
+    env_client.close()
+
+
+async def async_usage() -> None:
+    async with restwell.AsyncClient(base_url="https://api.example.com") as client:
+        response = await client.get("/users/123")
+        assert_type(response, restwell.Response)
+        async with client.stream("GET", "/large-file") as streamed:
+            async for chunk in streamed.aiter_bytes(chunk_size=8192):
+                assert_type(chunk, bytes)
+        assert_type(client.with_options(retry=False), restwell.AsyncClient)
+
+
+def errors() -> None:
+    try:
+        pass
+    except restwell.RateLimitError as exc:
+        assert_type(exc.retry_after, float | None)
+        assert_type(exc.status_code, int)
+    except restwell.TimeoutError as exc:
+        assert_type(exc.kind, restwell._exceptions.TimeoutKind)
+    except restwell.ClientError as exc:
+        assert_type(exc.attempts, int)
