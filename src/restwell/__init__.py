@@ -7,6 +7,8 @@ Example:
 """
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth
+from ._breaker import CircuitBreaker, CircuitState
+from ._budget import RetryBudget
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._exceptions import (
@@ -42,7 +44,9 @@ __all__ = [
     "BadRequestError",
     "BasicAuth",
     "BearerAuth",
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "Client",
     "ClientError",
     "ConflictError",
@@ -58,6 +62,7 @@ __all__ = [
     "RequestInfo",
     "Response",
     "Retry",
+    "RetryBudget",
     "RetryTypes",
     "ServerError",
     "Timeout",

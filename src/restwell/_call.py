@@ -105,7 +105,9 @@ class Call:
         self.started = now
         self.attempts = 0
         self.note = ""
-        self.host = request.url.host
+        # Breakers and budgets are kept per host *and port*: two services on one machine
+        # fail independently.
+        self.host = request.url.netloc.decode("ascii")
         if settings.retry_budget is not None and retry.max_retries:
             settings.retry_budget.record_request(self.host, now)
 
