@@ -328,3 +328,36 @@ def test_total_deadline_covers_a_stall_before_headers(raw_server: Any) -> None:
             client.get("/stall", timeout=restwell.Timeout(read=10, total=0.5))
     assert info.value.kind == "total"
     assert time.monotonic() - started < 1.0
+
+
+# -- sharing one client -------------------------------------------------------------------
+
+
+def test_one_client_shared_by_threads(server: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with restwell.Client(server) as client:
+
+        def work(n: int) -> int:
+            user_id = n % 100 + 1
+            echoed: int = client.get(f"/users/{user_id}").json()["id"]
+            return echoed - user_id
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(work, range(400))) == {0}
+
+
+@pytest.mark.anyio
+async def test_one_async_client_shared_by_tasks(server: str) -> None:
+    import anyio  # noqa: PLC0415
+
+    results: list[int] = []
+    async with restwell.AsyncClient(server, limits=restwell.Limits(max_connections=20)) as client:
+
+        async def work(n: int) -> None:
+            results.append((await client.get(f"/users/{n + 1}")).json()["id"] - (n + 1))
+
+        async with anyio.create_task_group() as group:
+            for n in range(100):
+                group.start_soon(work, n)
+    assert results == [0] * 100
