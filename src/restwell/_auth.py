@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 
-__all__ = ["APIKeyAuth", "AuthTypes", "BasicAuth", "BearerAuth", "coerce_auth"]
+from ._redaction import Redactor
+
+__all__ = ["APIKeyAuth", "AuthTypes", "BasicAuth", "BearerAuth", "coerce_auth", "redactor_for"]
 
 
 def _check_secret(name: str, value: object) -> str:
@@ -143,3 +145,19 @@ def coerce_auth(value: Any) -> httpx.Auth | None:
         "auth must be an httpx.Auth, a (username, password) tuple or a callable, "
         f"got {type(value).__name__}"
     )
+
+
+def redactor_for(redactor: Redactor, auth: httpx.Auth | None) -> Redactor:
+    """``redactor``, extended with the header or query name an :class:`APIKeyAuth` uses.
+
+    Example:
+        >>> "x-key" in redactor_for(Redactor(), APIKeyAuth("k", header="X-Key")).headers
+        True
+    """
+    if isinstance(auth, APIKeyAuth):
+        return redactor.with_names(
+            headers=[auth.header] if auth.header else (),
+            query=[auth.query] if auth.query else (),
+            body_fields=[auth.query or auth.header or ""],
+        )
+    return redactor
