@@ -6,7 +6,7 @@ Example:
     10.0
 """
 
-from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth
+from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._exceptions import (
@@ -63,6 +63,7 @@ __all__ = [
     "Timeout",
     "TimeoutError",
     "TimeoutTypes",
+    "TokenProvider",
     "UnprocessableEntityError",
     "UseClientDefault",
     "ValidationError",

@@ -446,7 +446,8 @@ class BaseClient:
         """Build a client from ``{PREFIX}_*`` environment variables; keyword arguments win.
 
         Reads ``{PREFIX}_BASE_URL``, ``_API_KEY``, ``_TOKEN``, ``_USERNAME`` / ``_PASSWORD``,
-        ``_TIMEOUT`` and ``_CA_BUNDLE``.
+        ``_TIMEOUT`` and ``_CA_BUNDLE``. Each is optional; one that is set but empty raises a
+        ``ValueError`` naming it.
 
         Example:
             >>> import os, restwell
@@ -459,7 +460,11 @@ class BaseClient:
         prefix = prefix.rstrip("_").upper()
 
         def env(name: str) -> str | None:
-            return os.environ.get(f"{prefix}_{name}") or None
+            value = os.environ.get(f"{prefix}_{name}")
+            if value is not None and not value.strip():
+                # Set but empty is a deployment mistake; treating it as unset would hide it.
+                raise ValueError(f"environment variable {prefix}_{name} is set but empty")
+            return value
 
         options: dict[str, Any] = {}
         if (base_url := env("BASE_URL")) is not None:
