@@ -26,6 +26,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     ValidationError,
 )
+from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
@@ -51,6 +52,9 @@ __all__ = [
     "InsecureRequestWarning",
     "Limits",
     "NotFoundError",
+    "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
+    "OAuth2Token",
     "PermissionDeniedError",
     "ProgressCallback",
     "RateLimitError",
