@@ -109,3 +109,37 @@ def test_http2_client(tls_server: str, tls_ca_file: Path) -> None:
     # The test server speaks HTTP/1.1 only; ALPN settles on it and the call still works.
     with restwell.Client(tls_server, verify=str(tls_ca_file), http2=True) as client:
         assert client.get("/json").http_version == "HTTP/1.1"
+
+
+@pytest.mark.anyio
+async def test_ca_bundle_from_the_environment_async(
+    tls_server: str, tls_ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca_file))
+    async with restwell.AsyncClient(tls_server, retry=False) as client:
+        assert (await client.get("/json")).status_code == 200
+
+
+def test_client_from_env_ca_bundle(
+    tls_server: str, tls_ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TLSAPI_BASE_URL", tls_server)
+    monkeypatch.setenv("TLSAPI_CA_BUNDLE", str(tls_ca_file))
+    with restwell.Client.from_env("TLSAPI", retry=False) as client:
+        assert client.get("/json").status_code == 200
+
+
+def test_mutual_tls_with_a_combined_pem(
+    mtls_server: str, tls_ca_file: Path, tls_client_cert_files: tuple[str, str], tmp_path: Path
+) -> None:
+    certfile, keyfile = tls_client_cert_files
+    combined = tmp_path / "client-combined.pem"
+    combined.write_text(Path(certfile).read_text() + Path(keyfile).read_text())
+    with restwell.Client(
+        mtls_server, verify=str(tls_ca_file), cert=str(combined), retry=False
+    ) as client:
+        assert client.get("/json").status_code == 200

@@ -6,7 +6,7 @@ Example:
     10.0
 """
 
-from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth
+from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._breaker import CircuitBreaker, CircuitState
 from ._budget import RetryBudget
 from ._client import AsyncClient, Client
@@ -28,6 +28,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     ValidationError,
 )
+from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
@@ -55,6 +56,9 @@ __all__ = [
     "InsecureRequestWarning",
     "Limits",
     "NotFoundError",
+    "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
+    "OAuth2Token",
     "PermissionDeniedError",
     "ProgressCallback",
     "RateLimitError",
@@ -68,6 +72,7 @@ __all__ = [
     "Timeout",
     "TimeoutError",
     "TimeoutTypes",
+    "TokenProvider",
     "UnprocessableEntityError",
     "UseClientDefault",
     "ValidationError",

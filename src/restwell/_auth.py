@@ -7,12 +7,26 @@ httpx drives it from ``Client`` and ``AsyncClient`` alike. Reprs never show the 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Generator
+import inspect
+import os
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any
 
 import httpx
 
-__all__ = ["APIKeyAuth", "AuthTypes", "BasicAuth", "BearerAuth", "coerce_auth"]
+from ._exceptions import ValidationError
+from ._redaction import Redactor
+
+__all__ = [
+    "APIKeyAuth",
+    "AuthTypes",
+    "BasicAuth",
+    "BearerAuth",
+    "TokenProvider",
+    "coerce_auth",
+    "env_value",
+    "redactor_for",
+]
 
 
 def _check_secret(name: str, value: object) -> str:
@@ -25,26 +39,110 @@ def _check_secret(name: str, value: object) -> str:
     return value
 
 
+TokenProvider = Callable[[], str] | Callable[[], Awaitable[str]]
+"""A callable returning a bearer token (sync, or async for ``AsyncClient``), called per request."""
+
+
+def env_value(name: str) -> str:
+    """The value of environment variable ``name``; missing or empty raises an error naming it.
+
+    Example:
+        >>> env_value("RESTWELL_SURELY_UNSET")
+        Traceback (most recent call last):
+        ...
+        ValueError: environment variable RESTWELL_SURELY_UNSET is not set
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError("the environment variable name must be a non-empty str")
+    value = os.environ.get(name)
+    if value is None:
+        raise ValueError(f"environment variable {name} is not set")
+    if not value.strip():
+        raise ValueError(f"environment variable {name} is set but empty")
+    return value
+
+
+def _is_async_callable(func: object) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    )
+
+
 class BearerAuth(httpx.Auth):
-    """Sends ``Authorization: Bearer <token>`` with every request.
+    """Sends ``Authorization: Bearer <token>`` with every request (RFC 6750 §2.1).
+
+    ``token`` is a fixed string, or a provider: a callable returning the current token,
+    called for every request (for short-lived tokens your own code refreshes). An ``async``
+    provider works with :class:`AsyncClient` only.
 
     Example:
         >>> import restwell
-        >>> auth = restwell.BearerAuth("s3cr3t")
-        >>> auth
+        >>> restwell.BearerAuth("s3cr3t")
         BearerAuth(token='***')
+        >>> restwell.BearerAuth(lambda: "fresh-token")
+        BearerAuth(token=<provider>)
     """
 
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {_check_secret('token', token)}"
+    def __init__(self, token: str | TokenProvider) -> None:
+        self._provider: TokenProvider | None = None
+        self._header = ""
+        if callable(token):
+            self._provider = token
+            self._async = _is_async_callable(token)
+        else:
+            self._header = f"Bearer {_check_secret('token', token)}"
+            self._async = False
+
+    @classmethod
+    def from_env(cls, variable: str) -> BearerAuth:
+        """Read the token from environment variable ``variable`` (missing or empty raises).
+
+        Example:
+            >>> import os, restwell
+            >>> os.environ["EXAMPLE_TOKEN"] = "t"
+            >>> restwell.BearerAuth.from_env("EXAMPLE_TOKEN")
+            BearerAuth(token='***')
+            >>> del os.environ["EXAMPLE_TOKEN"]
+        """
+        return cls(env_value(variable))
+
+    @staticmethod
+    def _header_for(token: object) -> str:
+        if not isinstance(token, str):
+            raise ValidationError(
+                f"the bearer token provider returned {type(token).__name__}, not a str"
+            )
+        if not token or any(ch in token for ch in "\r\n\x00"):
+            raise ValidationError(
+                "the bearer token provider returned an empty token or one with line breaks"
+            )
+        return f"Bearer {token}"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the header (httpx calls this; users don't)."""
-        request.headers["Authorization"] = self._header
+        header = self._header
+        if self._provider is not None:
+            if self._async:
+                raise TypeError("an async token provider needs restwell.AsyncClient")
+            header = self._header_for(self._provider())
+        request.headers["Authorization"] = header
+        yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Add the header, awaiting an async provider (httpx calls this; users don't)."""
+        header = self._header
+        if self._provider is not None:
+            token = self._provider()
+            if inspect.isawaitable(token):
+                token = await token
+            header = self._header_for(token)
+        request.headers["Authorization"] = header
         yield request
 
     def __repr__(self) -> str:
-        return "BearerAuth(token='***')"
+        return "BearerAuth(token=<provider>)" if self._provider else "BearerAuth(token='***')"
 
 
 class BasicAuth(httpx.Auth):
@@ -64,6 +162,21 @@ class BasicAuth(httpx.Auth):
         self.username = username
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._header = f"Basic {token}"
+
+    @classmethod
+    def from_env(cls, username_variable: str, password_variable: str) -> BasicAuth:
+        """Read the username and the password from two environment variables.
+
+        A missing or empty variable raises a ``ValueError`` naming it.
+
+        Example:
+            >>> import os, restwell
+            >>> os.environ.update(EXAMPLE_USER="alice", EXAMPLE_PASSWORD="pw")
+            >>> restwell.BasicAuth.from_env("EXAMPLE_USER", "EXAMPLE_PASSWORD")
+            BasicAuth(username='alice', password='***')
+            >>> for name in ("EXAMPLE_USER", "EXAMPLE_PASSWORD"): del os.environ[name]
+        """
+        return cls(env_value(username_variable), env_value(password_variable))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the header (httpx calls this; users don't)."""
@@ -93,6 +206,21 @@ class APIKeyAuth(httpx.Auth):
             raise ValueError("APIKeyAuth needs a header name or a query parameter name")
         self.header = header
         self.query = query
+
+    @classmethod
+    def from_env(
+        cls, variable: str, header: str | None = "X-API-Key", *, query: str | None = None
+    ) -> APIKeyAuth:
+        """Read the key from environment variable ``variable`` (missing or empty raises).
+
+        Example:
+            >>> import os, restwell
+            >>> os.environ["EXAMPLE_API_KEY"] = "k"
+            >>> restwell.APIKeyAuth.from_env("EXAMPLE_API_KEY", query="key")
+            APIKeyAuth(key='***', query='key')
+            >>> del os.environ["EXAMPLE_API_KEY"]
+        """
+        return cls(env_value(variable), header, query=query)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the key (httpx calls this; users don't)."""
@@ -143,3 +271,19 @@ def coerce_auth(value: Any) -> httpx.Auth | None:
         "auth must be an httpx.Auth, a (username, password) tuple or a callable, "
         f"got {type(value).__name__}"
     )
+
+
+def redactor_for(redactor: Redactor, auth: httpx.Auth | None) -> Redactor:
+    """``redactor``, extended with the header or query name an :class:`APIKeyAuth` uses.
+
+    Example:
+        >>> "x-key" in redactor_for(Redactor(), APIKeyAuth("k", header="X-Key")).headers
+        True
+    """
+    if isinstance(auth, APIKeyAuth):
+        return redactor.with_names(
+            headers=[auth.header] if auth.header else (),
+            query=[auth.query] if auth.query else (),
+            body_fields=[auth.query or auth.header or ""],
+        )
+    return redactor

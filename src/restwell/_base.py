@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypedDict, TypeVar
 
 import httpx
 
-from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth
+from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth, redactor_for
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
+from ._logfilter import install_log_filter
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._retry import Retry, RetryTypes, coerce_retry
 from ._serialization import JSONDumps, JSONLoads, encode_json, stdlib_dumps, stdlib_loads
@@ -240,12 +241,13 @@ class ClientSettings:
         for name in ("json_dumps", "json_loads"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"{name} must be callable")
-        self.redactor: Redactor = DEFAULT_REDACTOR
-        if isinstance(self.auth, APIKeyAuth):
-            self.redactor = self.redactor.with_names(
-                headers=[self.auth.header] if self.auth.header else [],
-                query=[self.auth.query] if self.auth.query else [],
-            )
+        redactor = options["redactor"]
+        if redactor is None:
+            redactor = DEFAULT_REDACTOR
+        elif not isinstance(redactor, Redactor):
+            raise TypeError(f"redactor must be a restwell.Redactor, got {type(redactor).__name__}")
+        self.redactor: Redactor = redactor_for(redactor, self.auth)
+        install_log_filter(self.redactor)
 
     @staticmethod
     def _resolve_auth(options: Mapping[str, Any]) -> httpx.Auth | None:
@@ -314,6 +316,7 @@ class BaseClient:
         json_dumps: JSONDumps | None = None,
         json_loads: JSONLoads | None = None,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         options = dict(locals())
         del options["self"]
@@ -443,7 +446,8 @@ class BaseClient:
         """Build a client from ``{PREFIX}_*`` environment variables; keyword arguments win.
 
         Reads ``{PREFIX}_BASE_URL``, ``_API_KEY``, ``_TOKEN``, ``_USERNAME`` / ``_PASSWORD``,
-        ``_TIMEOUT`` and ``_CA_BUNDLE``.
+        ``_TIMEOUT`` and ``_CA_BUNDLE``. Each is optional; one that is set but empty raises a
+        ``ValueError`` naming it.
 
         Example:
             >>> import os, restwell
@@ -456,7 +460,11 @@ class BaseClient:
         prefix = prefix.rstrip("_").upper()
 
         def env(name: str) -> str | None:
-            return os.environ.get(f"{prefix}_{name}") or None
+            value = os.environ.get(f"{prefix}_{name}")
+            if value is not None and not value.strip():
+                # Set but empty is a deployment mistake; treating it as unset would hide it.
+                raise ValueError(f"environment variable {prefix}_{name} is set but empty")
+            return value
 
         options: dict[str, Any] = {}
         if (base_url := env("BASE_URL")) is not None:
@@ -605,10 +613,11 @@ class BaseClient:
         replayable, rewind_to = (
             (True, None) if content is None and not files else _replay_info(content, files)
         )
-        return Call(
+        call_auth = settings.auth if auth is USE_CLIENT_DEFAULT else coerce_auth(auth)
+        call = Call(
             settings,
             request,
-            auth=settings.auth if auth is USE_CLIENT_DEFAULT else coerce_auth(auth),
+            auth=call_auth,
             follow_redirects=settings.follow_redirects
             if follow_redirects is USE_CLIENT_DEFAULT
             else _check_flag("follow_redirects", follow_redirects),
@@ -628,3 +637,9 @@ class BaseClient:
             progress=progress,
             now=now,
         )
+        if call_auth is not settings.auth and call_auth is not None:
+            # A per-request APIKeyAuth may use names the client's redactor does not know.
+            call.redactor = redactor_for(settings.redactor, call_auth)
+            if call.redactor is not settings.redactor:
+                install_log_filter(call.redactor)
+        return call

@@ -31,7 +31,7 @@ from ._exceptions import (
     error_for_status,
     map_httpx_error,
 )
-from ._logging import logger
+from ._logging import log_exchange, logger
 from ._response import ProgressCallback, Response
 from ._retry import Retry, parse_retry_after
 
@@ -59,6 +59,7 @@ class Call:
         "note",
         "progress",
         "raise_for_status",
+        "redactor",
         "replayable",
         "request",
         "retry",
@@ -89,6 +90,8 @@ class Call:
         now: float,
     ) -> None:
         self.settings = settings
+        # The client's, or one that also hides a per-request auth's names (see _prepare).
+        self.redactor = settings.redactor
         self.request = request
         self.auth = auth
         self.follow_redirects = follow_redirects
@@ -115,7 +118,7 @@ class Call:
 
     def info(self) -> RequestInfo:
         """The redacted method and URL, for errors and logs."""
-        return RequestInfo.from_httpx(self.request, self.settings.redactor)
+        return RequestInfo.from_httpx(self.request, self.redactor)
 
     def begin_attempt(self, now: float) -> None:
         """Admit the next attempt (or raise) and give it the timeouts that still fit."""
@@ -193,6 +196,8 @@ class Call:
     def after_response(self, response: httpx.Response, now: float) -> float | None:
         """Seconds to wait before retrying this response's request, or ``None`` if final."""
         status = response.status_code
+        if logger.isEnabledFor(logging.DEBUG):
+            log_exchange(self.request, response, self.redactor, self.attempts)
         breaker = self.settings.circuit_breaker
         if breaker is not None:
             breaker.record(self.host, now, status, None)
@@ -233,7 +238,7 @@ class Call:
                 self._log_retry(type(exc).__name__, wait)
                 return wait
         info = self.info()
-        error = map_httpx_error(exc, request=info, attempts=self.attempts)
+        error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
         if self.note:
             error.message += self.note
             error.args = (error.message,)
@@ -270,6 +275,7 @@ class Call:
                 request=info,
                 attempts=self.attempts,
                 retry_after=parse_retry_after(response.headers, time.time()),
+                redactor=self.redactor,
             )
             if self.note:
                 error.message += self.note
@@ -278,7 +284,7 @@ class Call:
             raise error
         if logger.isEnabledFor(logging.INFO):
             elapsed = now - self.started
-            url = settings.redactor.url(self.request.url)
+            url = self.redactor.url(self.request.url)
             logger.info(
                 "%s %s -> %d %s in %.1f ms",
                 self.request.method,
@@ -300,7 +306,7 @@ class Call:
 
     def _log_retry(self, reason: str, wait: float) -> None:
         if logger.isEnabledFor(logging.WARNING):
-            url = self.settings.redactor.url(self.request.url)
+            url = self.redactor.url(self.request.url)
             logger.warning(
                 "retrying %s %s in %.2f s after %s (attempt %d of %d)",
                 self.request.method,

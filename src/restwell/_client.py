@@ -70,6 +70,9 @@ class Client(BaseClient):
         json_dumps: Serializer for ``json=`` bodies (returns ``bytes`` or ``str``).
         json_loads: Deserializer for JSON responses.
         transport: An httpx transport (``httpx.MockTransport`` in tests).
+        redactor: A :class:`Redactor` naming extra secret headers, query parameters and
+            body fields to hide from logs and errors (the defaults are always hidden
+            unless you pass a ``Redactor`` built without them).
 
     Example:
         >>> import httpx, restwell

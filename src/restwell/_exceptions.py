@@ -401,10 +401,11 @@ def _body_of(response: httpx.Response) -> Any:
     return response.text
 
 
-def _excerpt(response: httpx.Response) -> str:
+def _excerpt(response: httpx.Response, redactor: Redactor) -> str:
     if not hasattr(response, "_content") or not response.content:
         return ""
-    text = response.text.strip()
+    # Redacted before it is cut, so a secret field straddling the cut is still hidden.
+    text = redactor.text(response.text.strip())
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + f"... ({len(text) - BODY_EXCERPT_CHARS} more chars)"
     return f": {text}"
@@ -416,11 +417,13 @@ def error_for_status(
     request: RequestInfo,
     attempts: int,
     retry_after: float | None,
+    redactor: Redactor = DEFAULT_REDACTOR,
 ) -> HTTPError:
     """Build the :class:`HTTPError` subclass for a response with status >= 400.
 
     The message reads ``404 Not Found for GET https://api.example.com/users/9: {"error": ...}``
-    with the body excerpt capped at ``BODY_EXCERPT_CHARS`` characters.
+    with the body excerpt capped at ``BODY_EXCERPT_CHARS`` characters and its secret fields
+    hidden by ``redactor``.
 
     Example:
         >>> from restwell import Response
@@ -432,7 +435,7 @@ def error_for_status(
     """
     raw = response.httpx
     status = raw.status_code
-    message = f"{status} {raw.reason_phrase} for {request}{_excerpt(raw)}"
+    message = f"{status} {raw.reason_phrase} for {request}{_excerpt(raw, redactor)}"
     if status == 429:
         return RateLimitError(
             message, response=response, retry_after=retry_after, request=request, attempts=attempts
@@ -450,7 +453,11 @@ _TIMEOUT_KINDS: Final[dict[type[httpx.TimeoutException], TimeoutKind]] = {
 
 
 def map_httpx_error(
-    exc: httpx.HTTPError, *, request: RequestInfo, attempts: int = 1
+    exc: httpx.HTTPError,
+    *,
+    request: RequestInfo,
+    attempts: int = 1,
+    redactor: Redactor = DEFAULT_REDACTOR,
 ) -> ClientError:
     """Translate an httpx exception into restwell's hierarchy (the only place that does).
 
@@ -461,7 +468,8 @@ def map_httpx_error(
         >>> type(map_httpx_error(httpx.ConnectError("refused"), request=info)).__name__
         'ConnectionError'
     """
-    detail = str(exc) or type(exc).__name__
+    # httpx's own message may quote a URL (a proxy's, with its credentials).
+    detail = redactor.text(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         kind = _TIMEOUT_KINDS.get(type(exc), "read")
         return TimeoutError(

@@ -1,22 +1,28 @@
-"""Redaction of secrets from URLs and headers, before anything is logged, raised or shown.
+"""Redaction of secrets from URLs, headers, bodies and free text, before anything is shown.
 
 One place decides what is secret, so that log lines, exception messages and reprs can never
 disagree. The lists cover the credentials restwell itself sends (``Authorization``, the API-key
-header and query names) and the usual names other APIs use for them.
+header and query names) and the usual names other APIs use for them. A :class:`Redactor` is a
+frozen value: a client builds its own once, at construction (see ``redactor=``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-__all__ = ["DEFAULT_REDACTOR", "REDACTED", "Redactor"]
+__all__ = ["BODY_EXCERPT_BYTES", "DEFAULT_REDACTOR", "REDACTED", "Redactor"]
 
 REDACTED: Final = "[REDACTED]"
+
+BODY_EXCERPT_BYTES: Final = 2048
+"""How much of a request or response body a DEBUG record quotes."""
 
 _SECRET_HEADERS: Final = frozenset(
     {
@@ -46,31 +52,116 @@ _SECRET_QUERY: Final = frozenset(
         "sig",
     }
 )
+# Body fields: the query names (form bodies use the same names, e.g. RFC 6749's
+# ``client_secret`` and ``refresh_token``) and the header names (APIs echo headers as JSON).
+_SECRET_FIELDS: Final = _SECRET_QUERY | _SECRET_HEADERS
+
+
+@lru_cache(maxsize=64)
+def _text_patterns(
+    quoted: frozenset[str], unquoted: frozenset[str]
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Compile (once per set of names) the two patterns :meth:`Redactor.text` applies."""
+
+    def alternation(names: frozenset[str]) -> str:
+        # Longest first, so that "api_key" wins over a hypothetical "api".
+        return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+
+    # A quoted name, a separator, a quoted value: JSON ("token": "v"), Python reprs of header
+    # tuples as httpcore and hpack log them ((b'authorization', b'v') and b'cookie'=b'v').
+    # Quotes may be escaped (JSON inside a JSON string: \"token\": \"v\"). A value cut off by
+    # the end of a truncated excerpt is hidden too (the \Z branch).
+    pair = re.compile(
+        rf"""(?P<name>b?(?P<nq>\\?['"])(?:{alternation(quoted)})(?P=nq))\s*[,=:]\s*"""
+        rf"""b?(?P<q>\\?['"])(?P<value>(?:(?!(?P=q))(?:\\.|.))*)(?:(?P=q)|\Z)""",
+        re.IGNORECASE | re.DOTALL,
+    )
+    # name=value in query strings and form bodies; and user:password@ in URLs.
+    param = re.compile(
+        rf"""(?P<name>(?<![\w.-])(?:{alternation(unquoted)}))=(?P<value>[^&\s'"#]*)"""
+        r"""|(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@\s'"]+)@""",
+        re.IGNORECASE,
+    )
+    return pair, param
+
+
+def _hide_value(match: re.Match[str]) -> str:
+    text = match.group(0)
+    start, end = match.span("value")
+    offset = match.start()
+    return text[: start - offset] + REDACTED + text[end - offset :]
+
+
+def _hide_param(match: re.Match[str]) -> str:
+    if match.group("scheme") is not None:
+        return f"{match.group('scheme')}{REDACTED}@"
+    return f"{match.group('name')}={REDACTED}"
 
 
 @dataclass(frozen=True, slots=True)
 class Redactor:
-    """Which header and query-parameter names hold secrets (matched case-insensitively).
+    """Which header, query-parameter and body-field names hold secrets (case-insensitive).
+
+    Every client has one (``redactor=``, default ``Redactor()``), extended with the names its
+    auth uses (an ``APIKeyAuth`` header or query name). It hides secrets in log records,
+    exception messages and reprs; the request that goes on the wire is never changed.
 
     Example:
-        >>> r = Redactor().with_names(headers=["X-Session"])
+        >>> r = Redactor().with_names(headers=["X-Session"], body_fields=["ssn"])
         >>> r.url("https://u:p@api.example.com/x?api_key=k&page=2")
         'https://[REDACTED]@api.example.com/x?api_key=%5BREDACTED%5D&page=2'
+        >>> r.text('{"ssn": "078-05-1120", "name": "Ada"}')
+        '{"ssn": "[REDACTED]", "name": "Ada"}'
     """
 
     headers: frozenset[str] = _SECRET_HEADERS
     query: frozenset[str] = _SECRET_QUERY
+    body_fields: frozenset[str] = _SECRET_FIELDS
 
-    def with_names(self, *, headers: Iterable[str] = (), query: Iterable[str] = ()) -> Redactor:
-        """Return a redactor that also hides the given header and query-parameter names.
+    def __post_init__(self) -> None:
+        # Accept any iterable of names and store them lower case, so lookups stay O(1).
+        for name in ("headers", "query", "body_fields"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, Iterable):
+                raise TypeError(f"Redactor {name} must be a collection of names, not {value!r}")
+            names = frozenset(str(item).lower() for item in value)
+            if any(not item for item in names):
+                raise ValueError(f"Redactor {name} holds an empty name")
+            object.__setattr__(self, name, names)
+
+    def with_names(
+        self,
+        *,
+        headers: Iterable[str] = (),
+        query: Iterable[str] = (),
+        body_fields: Iterable[str] = (),
+    ) -> Redactor:
+        """Return a redactor that also hides the given header, query and body-field names.
 
         Example:
             >>> "x-session" in Redactor().with_names(headers=["X-Session"]).headers
             True
         """
+        headers, query, body_fields = list(headers), list(query), list(body_fields)
+        if not (headers or query or body_fields):
+            return self
         return Redactor(
             headers=self.headers | {name.lower() for name in headers},
             query=self.query | {name.lower() for name in query},
+            body_fields=self.body_fields | {name.lower() for name in body_fields},
+        )
+
+    def covers(self, other: Redactor) -> bool:
+        """Whether this redactor hides at least every name ``other`` hides.
+
+        Example:
+            >>> Redactor().with_names(query=["sig2"]).covers(Redactor())
+            True
+        """
+        return (
+            other.headers <= self.headers
+            and other.query <= self.query
+            and other.body_fields <= self.body_fields
         )
 
     def url(self, url: httpx.URL | str) -> str:
@@ -106,6 +197,34 @@ class Redactor:
         return [
             (name, REDACTED if name in secret else value) for name, value in headers.multi_items()
         ]
+
+    def text(self, text: str) -> str:
+        """Hide secret values in free text: JSON fields, form fields, URLs, header reprs.
+
+        Used for body excerpts and for other libraries' log lines (see
+        :func:`restwell._logfilter.install_log_filter`). It works on truncated text too, as it
+        matches ``"name": "value"`` and ``name=value`` pairs rather than parsing.
+
+        Example:
+            >>> Redactor().text("grant_type=refresh_token&refresh_token=r1&scope=read")
+            'grant_type=refresh_token&refresh_token=[REDACTED]&scope=read'
+            >>> Redactor().text("(b'authorization', b'Bearer t')")
+            "(b'authorization', b'[REDACTED]')"
+        """
+        pair, param = _text_patterns(self.body_fields | self.headers, self.body_fields | self.query)
+        return param.sub(_hide_param, pair.sub(_hide_value, text))
+
+    def body(self, content: bytes, *, limit: int = BODY_EXCERPT_BYTES) -> str:
+        """A redacted excerpt of at most ``limit`` bytes of a body, for DEBUG records.
+
+        Example:
+            >>> Redactor().body(b'{"password": "pw", "user": "ada"}')
+            '{"password": "[REDACTED]", "user": "ada"}'
+        """
+        excerpt = content[:limit].decode("utf-8", "replace")
+        more = len(content) - limit
+        suffix = f"... ({more} more bytes)" if more > 0 else ""
+        return self.text(excerpt) + suffix
 
 
 DEFAULT_REDACTOR: Final = Redactor()

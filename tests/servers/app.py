@@ -39,6 +39,8 @@ from urllib.parse import parse_qsl
 import anyio
 import anyio.lowlevel
 
+from .oauth import OAuthServer
+
 __all__ = [
     "ASGIApp",
     "HTTPException",
@@ -361,6 +363,8 @@ class TestApp:
     - ``GET /trickle?bytes=&interval=``, ``GET /stall-body``.
     - ``POST|PUT /upload``: streamed, answers size and SHA-256.
     - ``GET /auth/bearer``, ``GET /auth/basic``, ``GET /auth/api-key``.
+    - ``POST /oauth/{key}/token``, ``ANY /oauth/{key}/resource``, ``POST /oauth/{key}/revoke``:
+      an OAuth 2.0 server (see `servers.oauth`); register a client with ``app.oauth.register``.
     """
 
     __test__ = False  # not a pytest test class, whatever its name
@@ -374,6 +378,7 @@ class TestApp:
         self.routes: list[Route] = []
         self._lock = threading.Lock()
         self._attempts: dict[str, _Attempts] = {}
+        self.oauth = OAuthServer()
         self._install_routes()
 
     # -- routing --------------------------------------------------------------------------
@@ -478,6 +483,9 @@ class TestApp:
         add(r"/auth/bearer", self.auth_bearer)
         add(r"/auth/basic", self.auth_basic)
         add(r"/auth/api-key", self.auth_api_key)
+        add(r"/oauth/(?P<key>[^/]+)/token", self.oauth.token, {"POST"})
+        add(r"/oauth/(?P<key>[^/]+)/resource", self.oauth.resource, None)
+        add(r"/oauth/(?P<key>[^/]+)/revoke", self.oauth.revoke, {"POST"})
 
     # -- state ----------------------------------------------------------------------------
 

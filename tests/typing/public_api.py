@@ -54,3 +54,20 @@ def errors() -> None:
         assert_type(exc.kind, restwell._exceptions.TimeoutKind)
     except restwell.ClientError as exc:
         assert_type(exc.attempts, int)
+
+
+def auth_usage() -> None:
+    bearer = restwell.BearerAuth(lambda: "t")
+    oauth = restwell.OAuth2ClientCredentials(
+        "https://idp.example.com/token", "id", "secret", scope=["read"], audience="api"
+    )
+    saved: list[restwell.OAuth2Token] = []
+    refresh = restwell.OAuth2RefreshToken(
+        "https://idp.example.com/token", "rt", client_id="id", on_refresh=saved.append
+    )
+    redactor = restwell.Redactor().with_names(headers=["X-Session"], body_fields=["ssn"])
+    with restwell.Client(auth=oauth, redactor=redactor) as client:
+        client.get("https://api.example.com/x", auth=refresh)
+        client.get("https://api.example.com/x", auth=bearer)
+    assert_type(restwell.APIKeyAuth.from_env("KEY", query="k"), restwell.APIKeyAuth)
+    assert_type(restwell.OAuth2ClientCredentials.from_env("IDP"), restwell.OAuth2ClientCredentials)
