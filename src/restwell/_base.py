@@ -22,7 +22,7 @@ from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClien
 from ._logfilter import install_log_filter
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._retry import Retry, RetryTypes, coerce_retry
-from ._serialization import JSONDumps, JSONLoads, encode_json, stdlib_dumps, stdlib_loads
+from ._serialization import JSONDumps, JSONLoads, default_json, encode_json
 from ._tls import CertTypes, VerifyTypes
 from ._version import __version__
 from ._versioning import VersionHeader, Versioning, VersionPath
@@ -236,8 +236,10 @@ class ClientSettings:
             raise TypeError(f"api_version must be a str, got {type(version).__name__}")
         self.api_version: str | None = version
         self.versioning: Versioning = options["versioning"]
-        self.json_dumps: JSONDumps = options["json_dumps"] or stdlib_dumps
-        self.json_loads: JSONLoads = options["json_loads"] or stdlib_loads
+        # Resolved here, once: orjson when installed (imported now, not at import restwell).
+        dumps, loads = default_json()
+        self.json_dumps: JSONDumps = options["json_dumps"] or dumps
+        self.json_loads: JSONLoads = options["json_loads"] or loads
         for name in ("json_dumps", "json_loads"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"{name} must be callable")

@@ -67,8 +67,10 @@ class Client(BaseClient):
         versioning: Where the version goes: :class:`VersionHeader` (default),
             :class:`VersionPath` or :class:`VersionQuery`.
         circuit_breaker: A :class:`CircuitBreaker` that refuses calls to failing hosts.
-        json_dumps: Serializer for ``json=`` bodies (returns ``bytes`` or ``str``).
-        json_loads: Deserializer for JSON responses.
+        json_dumps: Serializer for ``json=`` bodies (returns ``bytes`` or ``str``); default:
+            orjson when installed, else the standard library, with extra types (models,
+            dataclasses, datetimes, UUIDs, Decimals, enums).
+        json_loads: Deserializer for JSON responses (same default).
         transport: An httpx transport (``httpx.MockTransport`` in tests).
         redactor: A :class:`Redactor` naming extra secret headers, query parameters and
             body fields to hide from logs and errors (the defaults are always hidden

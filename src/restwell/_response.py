@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import httpx
 
 from ._exceptions import RequestInfo, ValidationError, error_for_status
+from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._serialization import JSONLoads, stdlib_loads
 
 if TYPE_CHECKING:
@@ -47,7 +48,15 @@ class Response:
         (200, 'Ada', 1)
     """
 
-    __slots__ = ("_json_loads", "_progress", "_request_info", "attempts", "from_cache", "httpx")
+    __slots__ = (
+        "_json_loads",
+        "_progress",
+        "_redactor",
+        "_request_info",
+        "attempts",
+        "from_cache",
+        "httpx",
+    )
 
     def __init__(
         self,
@@ -58,6 +67,7 @@ class Response:
         json_loads: JSONLoads = stdlib_loads,
         progress: ProgressCallback | None = None,
         request_info: RequestInfo | None = None,
+        redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
         self.httpx = response
         self.attempts = attempts
@@ -65,6 +75,7 @@ class Response:
         self._json_loads = json_loads
         self._progress = progress
         self._request_info = request_info
+        self._redactor = redactor
 
     # -- metadata -----------------------------------------------------------------------
 
@@ -140,6 +151,16 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.httpx.status_code} {self.httpx.reason_phrase}]>"
 
+    def _info(self) -> RequestInfo | None:
+        """The request an error about this response reports, secrets hidden (built lazily)."""
+        if self._request_info is None:
+            try:
+                request = self.httpx.request
+            except RuntimeError:  # an httpx.Response built by hand, without a request
+                return None
+            self._request_info = RequestInfo.from_httpx(request, self._redactor)
+        return self._request_info
+
     # -- bodies -------------------------------------------------------------------------
 
     @property
@@ -175,7 +196,7 @@ class Response:
             raise ValidationError(
                 f"the response body is not valid JSON ({exc}): {excerpt!r}",
                 response=self,
-                request=self._request_info,
+                request=self._info(),
             ) from exc
 
     @property
@@ -213,7 +234,7 @@ class Response:
 
         from ._retry import parse_retry_after  # noqa: PLC0415
 
-        info = self._request_info or RequestInfo.from_httpx(self.httpx.request)
+        info = self._info() or RequestInfo.from_httpx(self.httpx.request)
         raise error_for_status(
             self,
             request=info,
@@ -336,10 +357,14 @@ class Response:
     def parse(self, type_: Any) -> Any:
         """Validate the JSON body into ``type_`` with pydantic (a model, ``list[Model]``, ...).
 
-        Needs the ``pydantic`` extra: ``pip install "restwell[pydantic]"``.
+        Anything a pydantic ``TypeAdapter`` accepts works: models, lists and dicts of them,
+        unions, TypedDicts, dataclasses. An empty body is validated as ``None``. Needs the
+        ``pydantic`` extra: ``pip install "restwell[pydantic]"``.
 
         Raises:
-            ValidationError: the body does not match ``type_``.
+            ValidationError: the body is not JSON or does not match ``type_``; the message
+                names the failing fields (never the body), ``.errors`` has pydantic's list.
+            ImportError: pydantic is not installed.
 
         Example:
             >>> import httpx, pydantic

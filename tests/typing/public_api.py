@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from typing_extensions import assert_type
@@ -51,7 +51,7 @@ def errors() -> None:
         assert_type(exc.retry_after, float | None)
         assert_type(exc.status_code, int)
     except restwell.TimeoutError as exc:
-        assert_type(exc.kind, restwell._exceptions.TimeoutKind)
+        assert_type(exc.kind, Literal["connect", "read", "write", "pool", "total"])
     except restwell.ClientError as exc:
         assert_type(exc.attempts, int)
 
