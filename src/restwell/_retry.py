@@ -191,7 +191,8 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers, now: float) ->
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():  # delta-seconds = 1*DIGIT
+    # delta-seconds = 1*DIGIT, ASCII digits only: str.isdigit() also accepts "²" and "٣".
+    if raw.isascii() and raw.isdigit():
         return float(raw)
     try:
         # parsedate_to_datetime reads IMF-fixdate, RFC 850 and asctime dates alike.
