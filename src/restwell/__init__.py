@@ -29,6 +29,7 @@ from ._exceptions import (
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
+from ._sse import ServerSentEvent
 from ._tls import InsecureRequestWarning
 from ._version import __version__
 from ._versioning import VersionHeader, VersionPath, VersionQuery
@@ -60,6 +61,7 @@ __all__ = [
     "Retry",
     "RetryTypes",
     "ServerError",
+    "ServerSentEvent",
     "Timeout",
     "TimeoutError",
     "TimeoutTypes",

@@ -260,6 +260,9 @@ class Call:
             json_loads=settings.json_loads,
             progress=self.progress,
         )
+        if self.stream:
+            # A streamed body may still fail; its error names the request, redacted.
+            result._request_info = self.info()
         if self.raises_for(response):
             info = self.info()
             result._request_info = info
