@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import restwell
+from servers import Request, TestApp, pattern_bytes
 
 # -- a body that breaks while it streams --------------------------------------------------
 
@@ -61,3 +65,177 @@ async def test_aread_without_progress_maps_errors(raw_server: Any) -> None:
         async with client.stream("GET", "/truncated") as response:
             with pytest.raises(restwell.ConnectionError):
                 await response.aread()
+
+
+# -- downloads ----------------------------------------------------------------------------
+
+
+async def range_file(request: Request) -> None:
+    """``/range/{n}``: the pattern body, honouring ``Range: bytes=X-`` (``?ignore=1``: not)."""
+    total = int(request.params["n"])
+    await request.drain_body()
+    wanted = request.header("range")
+    if wanted is None or request.query_value("ignore"):
+        await request.respond(200, pattern_bytes(0, total), content_type="text/csv")
+        return
+    start = int(wanted.removeprefix("bytes=").rstrip("-"))
+    if start >= total:
+        await request.respond(416, headers=[("content-range", f"bytes */{total}")])
+        return
+    await request.respond(
+        206,
+        pattern_bytes(start, total - start),
+        content_type="text/csv",
+        headers=[("content-range", f"bytes {start}-{total - 1}/{total}")],
+    )
+
+
+@pytest.fixture(scope="module")
+def range_server(server: str, server_app: TestApp) -> str:
+    if not any(route.handler is range_file for route in server_app.routes):
+        server_app.add_route(r"/range/(?P<n>\d+)", range_file)
+    return server
+
+
+async def run_download(flavor: str, base: str, url: str, path: Path, **kwargs: Any) -> Path:
+    if flavor == "sync":
+        with restwell.Client(base) as client:
+            return client.download(url, path, **kwargs)
+    async with restwell.AsyncClient(base) as client:
+        return await client.download(url, path, **kwargs)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+FLAVORS = pytest.mark.parametrize("flavor", ["sync", "async"])
+
+
+@pytest.mark.anyio
+@FLAVORS
+@pytest.mark.parametrize(("route", "known"), [("bytes", True), ("stream", False)])
+async def test_download_writes_the_whole_body(
+    server: str, tmp_path: Path, flavor: str, route: str, known: bool
+) -> None:
+    size = 300_000
+    seen: list[tuple[int, int | None]] = []
+    path = await run_download(
+        flavor,
+        server,
+        f"/{route}/{size}",
+        tmp_path / "body.bin",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert path == tmp_path / "body.bin"
+    assert path.read_bytes() == pattern_bytes(0, size)
+    assert listing(tmp_path) == ["body.bin"]
+    total = size if known else None
+    assert seen[0] == (0, total)
+    assert seen[-1] == (size, total)
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
+
+
+@pytest.mark.anyio
+@FLAVORS
+@pytest.mark.parametrize("resume", [False, True])
+async def test_download_leaves_no_partial_file_when_the_connection_drops(
+    raw_server: Any, tmp_path: Path, flavor: str, resume: bool
+) -> None:
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"the previous version")
+    with pytest.raises(restwell.ConnectionError):
+        await run_download(flavor, raw_server.url, "/truncated", target, resume=resume)
+    # The old file is untouched: the new one would only have replaced it once complete.
+    assert target.read_bytes() == b"the previous version"
+    if resume:
+        assert listing(tmp_path) == [".data.bin.part", "data.bin"]
+        assert (tmp_path / ".data.bin.part").read_bytes() == b"0123456789"
+    else:
+        assert listing(tmp_path) == ["data.bin"]
+
+
+@pytest.mark.anyio
+@FLAVORS
+@pytest.mark.parametrize(
+    ("have", "query", "first_progress"),
+    [
+        (1000, "", (1000, 5000)),  # 206: the rest is appended
+        (1000, "?ignore=1", (0, 5000)),  # 200: the server ignored the range, start over
+        (5000, "", None),  # 416 */5000: the partial file was complete
+        (7000, "", (0, 5000)),  # 416 */5000 for a longer file: stale, start over
+    ],
+)
+async def test_download_resumes_with_range(
+    range_server: str,
+    tmp_path: Path,
+    flavor: str,
+    have: int,
+    query: str,
+    first_progress: tuple[int, int] | None,
+) -> None:
+    (tmp_path / ".f.csv.part").write_bytes(pattern_bytes(0, have))
+    seen: list[tuple[int, int | None]] = []
+    path = await run_download(
+        flavor,
+        range_server,
+        f"/range/5000{query}",
+        tmp_path / "f.csv",
+        resume=True,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert path.read_bytes() == pattern_bytes(0, 5000)
+    assert listing(tmp_path) == ["f.csv"]
+    assert seen[:1] == ([first_progress] if first_progress else [])
+    if seen:
+        assert seen[-1] == (5000, 5000)
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_download_never_saves_an_error_body(server: str, tmp_path: Path, flavor: str) -> None:
+    with pytest.raises(restwell.NotFoundError):
+        await run_download(flavor, server, "/status/404", tmp_path / "x")
+    assert listing(tmp_path) == []
+
+
+def test_download_refuses_a_wrong_range(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["range"] == "bytes=3-"
+        assert request.headers["accept-encoding"] == "identity"
+        return httpx.Response(206, content=b"x", headers={"Content-Range": "bytes 0-0/9"})
+
+    (tmp_path / ".f.part").write_bytes(b"abc")
+    client = restwell.Client("https://h", transport=httpx.MockTransport(handler))
+    with client, pytest.raises(restwell.ValidationError, match="not the range from byte 3"):
+        client.download("/f", tmp_path / "f", resume=True)
+    assert listing(tmp_path) == [".f.part"]
+
+
+def test_download_ignores_client_raise_for_status_false(tmp_path: Path) -> None:
+    api = httpx.MockTransport(lambda r: httpx.Response(500, text="oops"))
+    with restwell.Client("https://h", transport=api, raise_for_status=False, retry=False) as c:
+        with pytest.raises(restwell.ServerError):
+            c.download("/f", tmp_path / "f")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "error", "match"),
+    [
+        ("f", {"resume": "yes"}, TypeError, "resume"),
+        (3, {}, TypeError, "path"),
+        ("", {}, ValueError, "does not name a file"),
+        ("missing/f", {}, FileNotFoundError, "does not exist"),
+    ],
+)
+def test_download_bad_arguments_fail_before_any_io(
+    tmp_path: Path, path: Any, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    calls: list[httpx.Request] = []
+    api = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
+    target = tmp_path / path if isinstance(path, str) and path else path
+    with restwell.Client("https://h", transport=api) as client:
+        with pytest.raises(error, match=match):
+            client.download("/f", target, **kwargs)
+    assert calls == []
