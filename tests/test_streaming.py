@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +243,181 @@ def test_download_bad_arguments_fail_before_any_io(
         with pytest.raises(error, match=match):
             client.download("/f", target, **kwargs)
     assert calls == []
+
+
+# -- uploads ------------------------------------------------------------------------------
+
+
+async def send(flavor: str, base: str, method: str, url: str, **kwargs: Any) -> Any:
+    if flavor == "sync":
+        with restwell.Client(base) as client:
+            return client.request(method, url, **kwargs).json()
+    async with restwell.AsyncClient(base) as client:
+        return (await client.request(method, url, **kwargs)).json()
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_upload_a_binary_file_with_its_length(
+    server: str, tmp_path: Path, flavor: str
+) -> None:
+    data = pattern_bytes(0, 200_000)
+    path = tmp_path / "up.bin"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        file.seek(1000)  # from the current position, as the Content-Length says
+        result = await send(flavor, server, "POST", "/upload", content=file)
+    assert result["received"] == 199_000
+    assert result["sha256"] == digest(data[1000:])
+    assert result["content_length"] == "199000"
+    assert result["transfer_encoding"] is None
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_upload_a_generator_chunked(server: str, flavor: str) -> None:
+    parts = [pattern_bytes(i * 70_000, 70_000) for i in range(4)]
+    result = await send(flavor, server, "PUT", "/upload", content=(p for p in parts))
+    assert result["received"] == 280_000
+    assert result["sha256"] == digest(b"".join(parts))
+    assert result["transfer_encoding"] == "chunked"
+    assert result["content_length"] is None
+
+
+@pytest.mark.anyio
+async def test_upload_an_async_iterable_with_a_declared_length(server: str) -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield bytearray(pattern_bytes(i * 1000, 1000))
+
+    seen: list[tuple[int, int | None]] = []
+    body = restwell.Upload(parts(), length=3000, progress=lambda s, t: seen.append((s, t)))
+    async with restwell.AsyncClient(server) as client:
+        result = (await client.post("/upload", content=body)).json()
+    assert result["content_length"] == "3000"
+    assert result["sha256"] == digest(pattern_bytes(0, 3000))
+    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_upload_progress_for_a_file(server: str, tmp_path: Path, flavor: str) -> None:
+    path = tmp_path / "up.bin"
+    path.write_bytes(pattern_bytes(0, 150_000))
+    seen: list[tuple[int, int | None]] = []
+    with path.open("rb") as file:
+        body = restwell.Upload(file, progress=lambda s, t: seen.append((s, t)))
+        result = await send(flavor, server, "PUT", "/upload", content=body)
+    assert result["received"] == 150_000
+    assert seen == [(65536, 150_000), (131072, 150_000), (150_000, 150_000)]
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_multipart_streams_files_with_progress(
+    server: str, tmp_path: Path, flavor: str
+) -> None:
+    path = tmp_path / "report.csv"
+    path.write_bytes(pattern_bytes(0, 100_000))
+    seen: list[tuple[int, int | None]] = []
+    with path.open("rb") as file:
+        upload = restwell.Upload(file, progress=lambda s, t: seen.append((s, t)))
+        result = await send(
+            flavor, server, "POST", "/echo", files={"doc": upload}, data={"kind": "csv"}
+        )
+    body = result["body"]
+    assert 'name="doc"; filename="report.csv"' in body
+    assert 'name="kind"' in body
+    assert result["body_length"] > 100_000
+    assert seen[-1] == (100_000, 100_000)
+
+
+def test_retry_rewinds_an_upload_and_restarts_its_progress(server: str) -> None:
+    key = uuid.uuid4().hex
+    seen: list[int] = []
+    body = restwell.Upload(io.BytesIO(b"abc" * 10), progress=lambda s, t: seen.append(s))
+    retry = restwell.Retry(max_retries=1, backoff_factor=0, jitter=False)
+    with restwell.Client(server, retry=retry) as client:
+        result = client.put(f"/flaky/{key}", params={"fail": 1}, content=body).json()
+    assert result == {"attempts": 2, "idempotency_key": None, "body": "abc" * 10}
+    assert seen == [30, 30]
+
+
+def test_generator_upload_is_never_retried(server: str) -> None:
+    key = uuid.uuid4().hex
+    with restwell.Client(server, retry=3) as client:
+        with pytest.raises(restwell.ServerError, match="cannot be replayed"):
+            client.put(f"/flaky/{key}", params={"fail": 1}, content=iter([b"a"]))
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "match"),
+    [
+        (io.StringIO("text"), TypeError, "binary mode"),
+        (12, TypeError, "content must be bytes"),
+        (iter(["str"]), TypeError, "must yield bytes"),
+    ],
+)
+def test_bad_bodies_raise_type_errors(content: Any, error: type[Exception], match: str) -> None:
+    api = httpx.MockTransport(lambda r: httpx.Response(200, content=r.read()))
+    with restwell.Client("https://h", transport=api) as client:
+        with pytest.raises(error, match=match):
+            client.post("/upload", content=content)
+
+
+def test_async_iterable_needs_the_async_client() -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    calls: list[httpx.Request] = []
+    api = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
+    source = parts()
+    with restwell.Client("https://h", transport=api) as client:
+        with pytest.raises(TypeError, match=r"only be sent by restwell\.AsyncClient"):
+            client.post("/upload", content=source)
+        with pytest.raises(TypeError, match=r"only be sent by restwell\.AsyncClient"):
+            list(restwell.Upload(source).iter_chunks())
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"source": "text"}, TypeError, "not text"),
+        ({"source": b"x", "length": -1}, ValueError, "length"),
+        ({"source": b"x", "progress": 3}, TypeError, "progress"),
+        ({"source": restwell.Upload(b"x")}, TypeError, "already an Upload"),
+    ],
+)
+def test_upload_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        restwell.Upload(**kwargs)
+
+
+def test_upload_of_bytes_and_memoryview() -> None:
+    seen: list[tuple[int, int | None]] = []
+    upload = restwell.Upload(memoryview(b"hello"), progress=lambda s, t: seen.append((s, t)))
+    assert upload.length == 5
+    assert list(upload.iter_chunks()) == [b"hello"]
+    assert seen == [(5, 5)]
+    assert list(restwell.Upload(b"").iter_chunks()) == []
+    assert repr(upload) == "<restwell.Upload bytes length=5>"
+    assert restwell.Upload(iter([b"a"])).name == "upload"
+    assert not restwell.Upload(iter([b"a"])).seekable()
+
+
+def test_unsized_file_like_is_chunked() -> None:
+    class Pipe:
+        def __init__(self) -> None:
+            self.parts = [b"ab", b"c", b""]
+
+        def read(self, size: int = -1) -> bytes:
+            return self.parts.pop(0)
+
+    upload = restwell.Upload(Pipe())
+    assert upload.length is None
+    assert list(upload.iter_chunks()) == [b"ab", b"c"]

@@ -31,6 +31,7 @@ from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
 from ._sse import ServerSentEvent
 from ._tls import InsecureRequestWarning
+from ._upload import Upload
 from ._version import __version__
 from ._versioning import VersionHeader, VersionPath, VersionQuery
 
@@ -66,6 +67,7 @@ __all__ = [
     "TimeoutError",
     "TimeoutTypes",
     "UnprocessableEntityError",
+    "Upload",
     "UseClientDefault",
     "ValidationError",
     "VersionHeader",
