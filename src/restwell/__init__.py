@@ -32,7 +32,9 @@ from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
+from ._sse import ServerSentEvent
 from ._tls import InsecureRequestWarning
+from ._upload import Upload
 from ._version import __version__
 from ._versioning import VersionHeader, VersionPath, VersionQuery
 
@@ -69,11 +71,13 @@ __all__ = [
     "RetryBudget",
     "RetryTypes",
     "ServerError",
+    "ServerSentEvent",
     "Timeout",
     "TimeoutError",
     "TimeoutTypes",
     "TokenProvider",
     "UnprocessableEntityError",
+    "Upload",
     "UseClientDefault",
     "ValidationError",
     "VersionHeader",

@@ -601,17 +601,34 @@ class BaseClient:
         if extensions:
             request_extensions.update(extensions)
 
+        body_stream = None
+        if content is not None and not isinstance(content, bytes | str):
+            # Files and iterators stream through one object that serves both clients.
+            from ._upload import encode_body  # noqa: PLC0415 - only streamed bodies need it
+
+            body_stream, framing = encode_body(
+                content, is_async=self._pool_class is httpx.AsyncClient
+            )
+            if request_headers is settings.headers:
+                request_headers = httpx.Headers(request_headers)
+            for name, value in framing.items():
+                request_headers.setdefault(name, value)
+
         request = httpx.Request(
             method,
             full_url,
             params=merged_params,
             headers=request_headers,
             cookies=merged_cookies,
-            content=content,
+            content=content if body_stream is None else None,
             data=data,
             files=files,
+            stream=body_stream,
             extensions=request_extensions,
         )
+        if body_stream is not None and "host" not in request.headers:
+            # httpx adds Host (as below) only to requests it encodes the body of itself.
+            request.headers["Host"] = request.url.netloc.decode("ascii")
         replayable, rewind_to = (
             (True, None) if content is None and not files else _replay_info(content, files)
         )

@@ -266,7 +266,7 @@ class Call:
             attempts=self.attempts,
             json_loads=settings.json_loads,
             progress=self.progress,
-            redactor=settings.redactor,
+            redactor=self.redactor,
         )
         if self.raises_for(response):
             info = self.info()

@@ -7,10 +7,12 @@ loops below exist twice, once with ``await``.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +24,11 @@ from ._base import BaseClient, CookieTypes, HeaderTypes, QueryParamTypes, URLTyp
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, TimeoutTypes, UseClientDefault
 from ._deadline import DeadlineStream, TotalTimeout
+from ._download import DownloadPlan, adownload, download
+from ._events import aiter_events, iter_events, prepare_events
 from ._response import ProgressCallback, Response
 from ._retry import RetryTypes
+from ._sse import ServerSentEvent
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -195,6 +200,155 @@ class Client(BaseClient):
             yield response
         finally:
             response.close()
+
+    def download(
+        self,
+        url: URLTypes,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        resume: bool = False,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Path:
+        """Stream a ``GET`` response body into the file ``path``, atomically; return its path.
+
+        The body goes to a temporary file next to ``path``, is flushed to disk and renamed
+        over ``path`` only once complete: a partial file never appears under the final name,
+        and on failure the temporary file is removed. With ``resume=True`` it is kept as
+        ``.<name>.part`` instead, and the next ``download(..., resume=True)`` asks for the
+        rest with ``Range`` (starting over when the server ignores the range). A status
+        >= 400 always raises (an error body is never saved as the file).
+
+        Args:
+            url: What to download.
+            path: The file to create or replace; its directory must exist.
+            progress: Called as ``progress(bytes_so_far, total_or_None)`` after each chunk
+                (and once before the first), counting bytes already on disk when resuming.
+            resume: Continue a partial download left by an earlier ``resume=True`` call.
+            params: Query parameters, as in :meth:`request`.
+            headers: Headers, as in :meth:`request`.
+            cookies: Cookies, as in :meth:`request`.
+            auth: Authentication, as in :meth:`request`.
+            timeout: Timeouts, as in :meth:`request` (``total`` ends when the headers arrive).
+            retry: Retries until the headers arrive, as in :meth:`request`.
+            api_version: The API version, as in :meth:`request`.
+            follow_redirects: Follow redirects, as in :meth:`request`.
+            extensions: httpx request extensions.
+
+        Example:
+            >>> import httpx, restwell, tempfile, pathlib
+            >>> api = httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * 1000))
+            >>> folder = pathlib.Path(tempfile.mkdtemp())
+            >>> with restwell.Client("https://api.example.com", transport=api) as client:
+            ...     saved = client.download("/report.csv", folder / "report.csv",
+            ...                             progress=lambda done, total: print(done, total))
+            0 1000
+            1000 1000
+            >>> saved.read_bytes() == b"x" * 1000, [p.name for p in folder.iterdir()]
+            (True, ['report.csv'])
+        """
+        plan = DownloadPlan(path, resume=resume)
+        options: dict[str, Any] = {
+            "params": params, "headers": headers, "cookies": cookies, "auth": auth,
+            "timeout": timeout, "retry": retry, "api_version": api_version,
+            "follow_redirects": follow_redirects, "extensions": extensions,
+        }  # fmt: skip
+        return download(
+            self, url, plan, progress=progress, options=options,
+        )  # fmt: skip
+
+    def events(
+        self,
+        url: URLTypes,
+        *,
+        method: str = "GET",
+        last_event_id: str | None = None,
+        idle_timeout: float | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        reconnect_delay: float = 3.0,
+        reconnect_delay_max: float = 30.0,
+        max_reconnects: int | None = 10,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> Iterator[ServerSentEvent]:
+        r"""Iterate over a server-sent event stream, reconnecting the way ``EventSource`` does.
+
+        After the stream ends or breaks, or stays silent longer than ``idle_timeout``, the
+        client waits the server's ``retry:`` time (else ``reconnect_delay``) and reconnects
+        with ``Last-Event-ID``; reconnections that bring no event back off exponentially, up
+        to ``reconnect_delay_max`` per wait and ``max_reconnects`` in a row (``None``: no
+        limit). A ``204`` ends the iteration; a retryable status (``Retry.retry_statuses``)
+        reconnects after at least its ``Retry-After``; another status >= 400 raises its
+        :class:`HTTPError`, and a response that is not ``text/event-stream`` raises
+        :class:`ValidationError`. Only idempotent requests (or ones with an
+        ``idempotency_key``) reconnect. Breaking out of the loop closes the connection when
+        the iterator is closed (``contextlib.closing`` does it at once).
+
+        Args:
+            url: The stream's URL.
+            method: The request method (``"GET"``).
+            last_event_id: Resume after this ID (sent as ``Last-Event-ID`` from the start).
+            idle_timeout: Seconds without a byte (event or keep-alive comment) after which
+                the connection counts as dropped; ``None`` waits for ever; by default the
+                read timeout.
+            reconnect_delay: Seconds before reconnecting until the server sends ``retry:``.
+            reconnect_delay_max: Cap on every wait between connections.
+            max_reconnects: Reconnections in a row without an event before the last error
+                is raised.
+            params: Query parameters, as in :meth:`request`.
+            headers: Headers, as in :meth:`request`.
+            cookies: Cookies, as in :meth:`request`.
+            content: A raw body, as in :meth:`request`.
+            data: A form body, as in :meth:`request`.
+            json: A JSON body, as in :meth:`request`.
+            auth: Authentication, as in :meth:`request`.
+            timeout: Timeouts, as in :meth:`request`.
+            api_version: The API version, as in :meth:`request`.
+            idempotency_key: An ``Idempotency-Key`` (``True`` makes one, kept across
+                reconnections); lets a non-idempotent method reconnect.
+            extensions: httpx request extensions.
+
+        Example:
+            >>> import httpx, restwell
+            >>> def api(request):
+            ...     if "last-event-id" in request.headers:
+            ...         return httpx.Response(204)  # "stop reconnecting"
+            ...     body = b"id: 1\ndata: hello\n\nid: 2\ndata: world\n\n"
+            ...     return httpx.Response(200, content=body,
+            ...                           headers={"Content-Type": "text/event-stream"})
+            >>> with restwell.Client("https://api.example.com",
+            ...                      transport=httpx.MockTransport(api)) as client:
+            ...     [event.data for event in client.events("/feed", reconnect_delay=0)]
+            ['hello', 'world']
+        """
+        options: dict[str, Any] = {
+            "params": params, "headers": headers, "cookies": cookies, "content": content,
+            "data": data, "json": json, "auth": auth, "timeout": timeout,
+            "api_version": api_version, "idempotency_key": idempotency_key,
+            "extensions": extensions,
+        }  # fmt: skip
+        state, options = prepare_events(
+            self, method, url, last_event_id=last_event_id, idle_timeout=idle_timeout,
+            reconnect_delay=reconnect_delay, reconnect_delay_max=reconnect_delay_max,
+            max_reconnects=max_reconnects, options=options,
+        )  # fmt: skip
+        return iter_events(self, state, state.request.method, url, options)
 
     def _send(self, call: Call) -> Response:
         pool = self._pool
@@ -438,6 +592,95 @@ class AsyncClient(BaseClient):
             yield response
         finally:
             await response.aclose()
+
+    async def download(
+        self,
+        url: URLTypes,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        resume: bool = False,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        retry: RetryTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+    ) -> Path:
+        """Stream a response body into a file atomically; see :meth:`Client.download`.
+
+        File writes run in a worker thread, so the event loop never waits on the disk.
+
+        Example: ``await client.download("/exports/2024.csv", "2024.csv", resume=True)``.
+        """
+        plan = DownloadPlan(path, resume=resume)
+        options: dict[str, Any] = {
+            "params": params, "headers": headers, "cookies": cookies, "auth": auth,
+            "timeout": timeout, "retry": retry, "api_version": api_version,
+            "follow_redirects": follow_redirects, "extensions": extensions,
+        }  # fmt: skip
+        return await adownload(
+            self, url, plan, progress=progress, options=options,
+        )  # fmt: skip
+
+    def events(
+        self,
+        url: URLTypes,
+        *,
+        method: str = "GET",
+        last_event_id: str | None = None,
+        idle_timeout: float | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        reconnect_delay: float = 3.0,
+        reconnect_delay_max: float = 30.0,
+        max_reconnects: int | None = 10,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: Any = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
+        idempotency_key: str | bool | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        r"""Async iterator over a reconnecting event stream; see :meth:`Client.events`.
+
+        Close it when leaving the loop early (``contextlib.aclosing``), so that the
+        connection closes at once rather than when the generator is collected.
+
+        Example:
+            >>> import asyncio, contextlib, httpx, restwell
+            >>> def api(request):
+            ...     if "last-event-id" in request.headers:
+            ...         return httpx.Response(204)
+            ...     return httpx.Response(200, content=b"id: 1\ndata: hi\n\n",
+            ...                           headers={"Content-Type": "text/event-stream"})
+            >>> async def main():
+            ...     async with restwell.AsyncClient(
+            ...         "https://api.example.com", transport=httpx.MockTransport(api)
+            ...     ) as client:
+            ...         async with contextlib.aclosing(client.events("/feed")) as events:
+            ...             return [event.data async for event in events]
+            >>> asyncio.run(main())
+            ['hi']
+        """
+        options: dict[str, Any] = {
+            "params": params, "headers": headers, "cookies": cookies, "content": content,
+            "data": data, "json": json, "auth": auth, "timeout": timeout,
+            "api_version": api_version, "idempotency_key": idempotency_key,
+            "extensions": extensions,
+        }  # fmt: skip
+        state, options = prepare_events(
+            self, method, url, last_event_id=last_event_id, idle_timeout=idle_timeout,
+            reconnect_delay=reconnect_delay, reconnect_delay_max=reconnect_delay_max,
+            max_reconnects=max_reconnects, options=options,
+        )  # fmt: skip
+        return aiter_events(self, state, state.request.method, url, options)
 
     async def _send(self, call: Call) -> Response:
         wait: float | None

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 
-from ._exceptions import RequestInfo, ValidationError, error_for_status
+from ._exceptions import (
+    ClientError,
+    RequestInfo,
+    ValidationError,
+    error_for_status,
+    map_httpx_error,
+)
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._serialization import JSONLoads, stdlib_loads
 
@@ -247,19 +253,29 @@ class Response:
     def read(self) -> bytes:
         """Read the whole body of a streamed response (and return it).
 
+        Raises:
+            ConnectionError: the connection broke before the body was complete.
+            TimeoutError: a read timed out (``kind="read"``).
+
         Example:
             >>> import httpx
             >>> Response(httpx.Response(200, content=b"x")).read()
             b'x'
         """
         if self._progress is None:
-            return self.httpx.read()
+            try:
+                return self.httpx.read()
+            except httpx.HTTPError as exc:
+                raise self._body_error(exc) from exc
         return b"".join(self.iter_bytes())
 
     async def aread(self) -> bytes:
         """Async twin of :meth:`read`."""
         if self._progress is None:
-            return await self.httpx.aread()
+            try:
+                return await self.httpx.aread()
+            except httpx.HTTPError as exc:
+                raise self._body_error(exc) from exc
         return b"".join([chunk async for chunk in self.aiter_bytes()])
 
     def close(self) -> None:
@@ -274,52 +290,94 @@ class Response:
         length = self.httpx.headers.get("content-length")
         return int(length) if length is not None and length.isdigit() else None
 
+    def _body_error(self, exc: httpx.HTTPError) -> ClientError:
+        # A failure while the body streams in (a reset, a read timeout, a truncated body)
+        # reaches the caller in restwell's hierarchy, like one before the headers did.
+        info = self._info() or RequestInfo.from_httpx(exc.request, self._redactor)
+        return map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self._redactor)
+
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """Yield the body in chunks of exactly ``chunk_size`` bytes (the last may be shorter).
 
         Memory stays flat whatever the body size. Progress callbacks given to ``stream()``
         fire after every chunk with the bytes received so far (on the wire) and the total.
 
+        Raises:
+            ConnectionError: the connection broke before the body was complete.
+            TimeoutError: a read timed out (``kind="read"``).
+
         Example:
             >>> import httpx
             >>> list(Response(httpx.Response(200, content=b"abcde")).iter_bytes(2))
             [b'ab', b'cd', b'e']
         """
-        progress = self._progress
-        if progress is None:
-            yield from self.httpx.iter_bytes(chunk_size)
-            return
-        total = self._total()
         raw = self.httpx
-        for chunk in raw.iter_bytes(chunk_size):
-            progress(raw.num_bytes_downloaded, total)
-            yield chunk
+        progress = self._progress
+        try:
+            if progress is None:
+                yield from raw.iter_bytes(chunk_size)
+                return
+            total = self._total()
+            for chunk in raw.iter_bytes(chunk_size):
+                progress(raw.num_bytes_downloaded, total)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """Async twin of :meth:`iter_bytes`."""
         progress = self._progress
         raw = self.httpx
         total = self._total() if progress is not None else None
-        async for chunk in raw.aiter_bytes(chunk_size):
-            if progress is not None:
-                progress(raw.num_bytes_downloaded, total)
-            yield chunk
+        try:
+            async for chunk in raw.aiter_bytes(chunk_size):
+                if progress is not None:
+                    progress(raw.num_bytes_downloaded, total)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
 
     def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
-        """Yield the body decoded to text, incrementally."""
-        return self.httpx.iter_text(chunk_size)
+        """Yield the body decoded to text, incrementally.
 
-    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        Example:
+            >>> import httpx
+            >>> list(Response(httpx.Response(200, text="héllo")).iter_text())
+            ['héllo']
+        """
+        try:
+            yield from self.httpx.iter_text(chunk_size)
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
+
+    async def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
         """Async twin of :meth:`iter_text`."""
-        return self.httpx.aiter_text(chunk_size)
+        try:
+            async for text in self.httpx.aiter_text(chunk_size):
+                yield text
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
 
     def iter_lines(self) -> Iterator[str]:
-        """Yield the body line by line (line ends removed)."""
-        return self.httpx.iter_lines()
+        r"""Yield the body line by line (line ends removed).
 
-    def aiter_lines(self) -> AsyncIterator[str]:
+        Example:
+            >>> import httpx
+            >>> list(Response(httpx.Response(200, text="a\r\nb\n")).iter_lines())
+            ['a', 'b']
+        """
+        try:
+            yield from self.httpx.iter_lines()
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
         """Async twin of :meth:`iter_lines`."""
-        return self.httpx.aiter_lines()
+        try:
+            async for line in self.httpx.aiter_lines():
+                yield line
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
 
     def iter_events(self) -> Iterator[ServerSentEvent]:
         r"""Yield the server-sent events of a ``text/event-stream`` body.
@@ -333,7 +391,7 @@ class Response:
         from ._sse import SSEDecoder  # noqa: PLC0415 - only SSE users pay for it
 
         decoder = SSEDecoder()
-        for chunk in self.httpx.iter_bytes():
+        for chunk in self.iter_bytes():
             yield from decoder.feed(chunk)
         yield from decoder.flush()
 
@@ -342,7 +400,7 @@ class Response:
         from ._sse import SSEDecoder  # noqa: PLC0415
 
         decoder = SSEDecoder()
-        async for chunk in self.httpx.aiter_bytes():
+        async for chunk in self.aiter_bytes():
             for event in decoder.feed(chunk):
                 yield event
         for event in decoder.flush():

@@ -110,6 +110,10 @@ class SSEDecoder:
     not both. :meth:`flush` ends the stream; the decoder can then read a new stream (after
     a reconnection) and keeps :attr:`last_event_id` and :attr:`retry` from the previous one.
 
+    Args:
+        last_event_id: The ID to resume from (what a previous connection last received):
+            events carry it as ``id`` until the stream sends another.
+
     Example:
         >>> decoder = SSEDecoder()
         >>> decoder.feed(b"id: 1\nevent: greet\ndata: hel")
@@ -137,7 +141,9 @@ class SSEDecoder:
         "_retry",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, last_event_id: str = "") -> None:
+        if not isinstance(last_event_id, str) or "\x00" in last_event_id:
+            raise ValueError("last_event_id must be a str without NUL characters")
         self._bytes = _utf8_decoder(errors="replace")
         # Unfinished last line, as pieces joined once its line end arrives (linear time).
         self._pending: list[str] = []
@@ -150,10 +156,11 @@ class SSEDecoder:
         self._event_type = ""
         self._event_retry: int | None = None
         # The spec's "last event ID buffer"; None until the stream sends an id field.
-        self._id_buffer: str | None = None
+        # A resumed stream (``last_event_id`` given) starts from that ID, as a reconnection does.
+        self._id_buffer: str | None = last_event_id or None
         # The spec's "last event ID string" (None for "" never set), updated from the buffer
         # at every blank line.
-        self._last_event_id: str | None = None
+        self._last_event_id: str | None = last_event_id or None
         self._retry: int | None = None
 
     @property

@@ -10,6 +10,9 @@ and then behaves according to the request path:
 - ``/garbage``: answers ``NOT HTTP\\r\\n\\r\\n``.
 - ``/trickle-headers``: sends the status line one byte every 0.2 s (``?interval=`` changes
   it), then the rest of a valid response.
+- ``/sse-drop``: an event stream cut short: ``Content-Length: 1000``, one event (``retry: 50``,
+  ``id`` one more than the request's ``Last-Event-ID``, ``data: last-event-id=<received>``),
+  then a close; a ``204`` once the request's ``Last-Event-ID`` is ``3``.
 - ``/ok``: a valid ``200`` response (``Connection: close``), to check the server itself.
 - anything else: a valid ``404``.
 
@@ -263,6 +266,23 @@ class RawServer:
             conn.sendall(
                 b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
             )
+            conn.shutdown(socket.SHUT_WR)
+            return
+        if path == "/sse-drop":
+            received = ""
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"last-event-id":
+                    received = value.strip().decode("latin-1")
+            if received == "3":
+                conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            else:
+                next_id = int(received) + 1 if received.isdigit() else 1
+                event = f"retry: 50\nid: {next_id}\ndata: last-event-id={received}\n\n"
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Content-Length: 1000\r\n\r\n" + event.encode()
+                )
             conn.shutdown(socket.SHUT_WR)
             return
         if path == "/ok":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -27,6 +28,11 @@ def sync_usage() -> None:
         with client.stream("GET", "/large-file", progress=lambda done, total: None) as streamed:
             for chunk in streamed.iter_bytes(chunk_size=8192):
                 assert_type(chunk, bytes)
+        for event in client.events("/feed", idle_timeout=60, last_event_id="7"):
+            assert_type(event, restwell.ServerSentEvent)
+            assert_type(event.id, str | None)
+        assert_type(client.download("/f", "f.bin", resume=True), Path)
+        client.put("/f", content=restwell.Upload(b"x", progress=lambda sent, total: None))
         other = client.with_options(timeout=restwell.Timeout(total=30))
         assert_type(other, restwell.Client)
     env_client = restwell.Client.from_env("MYAPI")
@@ -42,6 +48,9 @@ async def async_usage() -> None:
             async for chunk in streamed.aiter_bytes(chunk_size=8192):
                 assert_type(chunk, bytes)
         assert_type(client.with_options(retry=False), restwell.AsyncClient)
+        async for event in client.events("/feed"):
+            assert_type(event.data, str)
+        assert_type(await client.download("/f", "f.bin"), Path)
 
 
 def errors() -> None:
