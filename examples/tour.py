@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import restwell
@@ -145,6 +149,25 @@ def sync_tour(base_url: str) -> None:
             f"{len(sizes)} chunks of {sizes[0]} bytes (last {sizes[-1]}); "
             f"progress reached {seen[-1]:,} bytes"
         )
+
+        step("Downloads are atomic: a temporary file renamed into place when complete")
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "large-file.bin"
+            client.download("/large-file", target)
+            print(f"downloaded {target.stat().st_size:,} bytes to {target.name}; "
+                  f"files in the folder: {sorted(p.name for p in Path(folder).iterdir())}")
+
+        step("Logging: one INFO line per call, secrets redacted")
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("  log: %(levelname)s %(message)s"))
+        log = logging.getLogger("restwell")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            client.get("/users/123", params={"api_key": "s3cr3t-in-the-query"})
+        finally:
+            log.removeHandler(handler)
+            log.setLevel(logging.NOTSET)
 
         step("with_options(): another configuration on the same connection pool")
         patient = client.with_options(timeout=60, retry=5)
