@@ -247,3 +247,24 @@ async def test_authorization_is_not_sent_to_another_origin_async(server: str) ->
         other = (await client.get("/redirect-to", params={"url": other_origin})).json()
     assert other["path"] == "/echo"
     assert not [pair for pair in other["headers"] if pair[0] == "authorization"]
+
+
+def test_api_key_header_is_not_sent_to_another_origin(server: str) -> None:
+    other_origin = server.replace("127.0.0.1", "localhost") + "/echo"
+    custom = restwell.APIKeyAuth("custom-key", header="X-Tenant-Key")
+    with restwell.Client(server, api_key="redirect-key") as client:
+        same = client.get("/redirect-to", params={"url": server + "/echo"}).json()
+        assert ["x-api-key", "redirect-key"] in same["headers"]
+        other = client.get("/redirect-to", params={"url": other_origin}).json()
+        assert other["path"] == "/echo"
+        assert not [pair for pair in other["headers"] if pair[0] == "x-api-key"]
+        other = client.get("/redirect-to", params={"url": other_origin}, auth=custom).json()
+        assert not [pair for pair in other["headers"] if "custom-key" in pair[1]]
+
+
+@pytest.mark.anyio
+async def test_api_key_header_is_not_sent_to_another_origin_async(server: str) -> None:
+    other_origin = server.replace("127.0.0.1", "localhost") + "/echo"
+    async with restwell.AsyncClient(server, api_key="redirect-key") as client:
+        other = (await client.get("/redirect-to", params={"url": other_origin})).json()
+    assert not [pair for pair in other["headers"] if pair[0] == "x-api-key"]

@@ -424,7 +424,7 @@ def test_with_options_shares_pool_and_overrides() -> None:
         assert child._pool is client._pool
         sent = child.get("/x").json()["headers"]
         assert sent["x-b"] == "2"
-        assert "x-a" not in sent
+        assert sent["x-a"] == "1"  # merged over the parent's defaults
         assert sent["authorization"] == "Bearer t"
         assert child.timeout.read == 60.0
         assert client.timeout.read == 5.0
@@ -547,3 +547,15 @@ def test_seekable_body_is_rewound_between_attempts() -> None:
     with make(handler, retry=restwell.Retry(backoff_factor=0, max_retries=1)) as client:
         assert client.put("/x", content=body).status_code == 200
     assert seen == [b"payload", b"payload"]
+
+
+def test_joined_urls_are_cached_and_bounded() -> None:
+    with make() as client:
+        for n in range(600):
+            assert (
+                client.get(f"/users/{n}").json()["url"] == f"https://api.example.com/v1/users/{n}"
+            )
+        assert len(client._settings.url_cache) == 512
+        assert client.get("/users/599").json()["url"].endswith("/v1/users/599")  # uncached
+        child = client.with_options(base_url="https://other.example.com")
+        assert child.get("/users/1").json()["url"] == "https://other.example.com/users/1"

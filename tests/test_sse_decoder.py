@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import restwell
 from restwell._sse import ServerSentEvent, SSEDecoder
 
 E = ServerSentEvent
@@ -191,7 +191,7 @@ def test_json() -> None:
     (event,) = decode([b'data: {"a": [1,\ndata:  2]}\n\n'])
     assert event.json() == {"a": [1, 2]}
     assert ServerSentEvent(data="null").json() is None
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(restwell.ValidationError, match="not valid JSON"):
         ServerSentEvent(data="not json").json()
 
 

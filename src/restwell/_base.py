@@ -81,6 +81,9 @@ _POOL_OPTIONS: Final = frozenset(
     }
 )
 
+_URL_CACHE_SIZE: Final = 512
+"""Distinct URL strings a client remembers joined (more are joined on every call)."""
+
 Self = TypeVar("Self", bound="BaseClient")
 
 
@@ -149,6 +152,13 @@ def _check_headers(headers: object, where: str) -> None:
             )
 
 
+def _merged_headers(base: Any, extra: Any) -> httpx.Headers:
+    _check_headers(extra, "headers")
+    merged = httpx.Headers(base)
+    merged.update(extra)
+    return merged
+
+
 def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
@@ -206,11 +216,13 @@ class ClientSettings:
         "retry_budget",
         "timeout",
         "timeouts",
+        "url_cache",
         "versioning",
     )
 
     def __init__(self, options: Mapping[str, Any], pool_headers: httpx.Headers) -> None:
         self.base_url = _check_base_url(options["base_url"])
+        self.url_cache: dict[str, httpx.URL] = {}
         headers = httpx.Headers(pool_headers)
         user_agent = options["user_agent"]
         if user_agent is not None and not isinstance(user_agent, str):
@@ -283,6 +295,7 @@ class BaseClient:
     _pool_class: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
 
     _settings: ClientSettings
+    _parent: BaseClient | None = None
     _options: dict[str, Any]
     _pool: Any
     _owns_pool: bool
@@ -333,8 +346,14 @@ class BaseClient:
             if isinstance(pool, httpx.Client):  # an AsyncClient opened no socket yet
                 pool.close()
             raise
-        self._pool = pool
+        self._share_pool(pool)
         self._owns_pool = True
+
+    def _share_pool(self, pool: Any) -> None:
+        self._pool = pool
+        # The pool strips secret headers on cross-origin redirects (see _pool.py): it must
+        # know every name any client sharing it considers secret.
+        pool.add_secret_headers(self._settings.redactor.headers)
 
     def _open_pool(self, options: Mapping[str, Any]) -> Any:
         from ._tls import build_ssl_context  # noqa: PLC0415 - ssl setup only at construction
@@ -429,6 +448,14 @@ class BaseClient:
                 "shares this client's connection pool; create a new client instead"
             )
         options = {**self._options, **overrides}
+        # Headers and params merge over the client's, as a request's own do: a copy adds or
+        # changes defaults rather than silently dropping them.
+        if overrides.get("headers") and self._options["headers"]:
+            options["headers"] = _merged_headers(self._options["headers"], overrides["headers"])
+        if overrides.get("params") and self._options["params"]:
+            options["params"] = httpx.QueryParams(self._options["params"]).merge(
+                overrides["params"]
+            )
         if {"auth", "api_key", "token"} & set(overrides):
             for name in ("auth", "api_key", "token"):
                 if name not in overrides:
@@ -439,8 +466,10 @@ class BaseClient:
         clone._closed = False
         clone._owns_pool = False
         clone._options = options
-        clone._pool = self._pool
         clone._settings = ClientSettings(options, self._pool.headers)
+        clone._share_pool(self._pool)
+        # The pool belongs to the original: keep it alive (and open) while the copy lives.
+        clone._parent = self
         return clone
 
     @classmethod
@@ -502,6 +531,19 @@ class BaseClient:
     # -- building a call ----------------------------------------------------------------
 
     def _merge_url(self, url: URLTypes) -> httpx.URL:
+        if isinstance(url, str):
+            # Parsing and joining a URL is the largest cost restwell adds to a request; an API
+            # client calls the same few paths again and again, and httpx.URL is immutable.
+            cache = self._settings.url_cache
+            merged = cache.get(url)
+            if merged is None:
+                merged = self._join_url(url)
+                if len(cache) < _URL_CACHE_SIZE:
+                    cache[url] = merged
+            return merged
+        return self._join_url(url)
+
+    def _join_url(self, url: URLTypes) -> httpx.URL:
         merged = url if isinstance(url, httpx.URL) else httpx.URL(url)
         if merged.is_relative_url:
             base = self._settings.base_url
@@ -538,7 +580,7 @@ class BaseClient:
         now: float,
     ) -> Call:
         """Build the request and the call that will send it. No I/O happens here."""
-        if self._closed:
+        if self._closed or self._pool.is_closed:
             raise RuntimeError(f"cannot send a request: {self!r} is closed")
         settings = self._settings
         full_url = self._merge_url(url)
@@ -607,7 +649,7 @@ class BaseClient:
             from ._upload import encode_body  # noqa: PLC0415 - only streamed bodies need it
 
             body_stream, framing = encode_body(
-                content, is_async=self._pool_class is httpx.AsyncClient
+                content, is_async=issubclass(self._pool_class, httpx.AsyncClient)
             )
             if request_headers is settings.headers:
                 request_headers = httpx.Headers(request_headers)
@@ -661,4 +703,5 @@ class BaseClient:
             call.redactor = redactor_for(settings.redactor, call_auth)
             if call.redactor is not settings.redactor:
                 install_log_filter(call.redactor)
+                self._pool.add_secret_headers(call.redactor.headers)
         return call

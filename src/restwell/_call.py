@@ -148,10 +148,19 @@ class Call:
         if breaker is not None:
             breaker.release(self.host, now)
 
-    def body_started(self) -> None:
-        """Headers arrived on a streamed call: the deadline no longer bounds the body."""
-        if self.deadline is not None:
-            self.request.extensions["timeout"] = self.timeouts
+    def needs_body(self, response: httpx.Response) -> bool:
+        """Whether the driver must read the body now, within the attempt (and its deadline).
+
+        Always, except on a streamed call that succeeded: there the caller reads the body,
+        and the total deadline no longer bounds it. A streamed call that will raise reads
+        its (small) error body here, so the error can quote it and a failure while reading
+        it is mapped and retried like any other.
+        """
+        if self.stream and not self.raises_for(response):
+            if self.deadline is not None:
+                self.request.extensions["timeout"] = self.timeouts
+            return False
+        return True
 
     def _raise_total(self, cause: BaseException | None = None) -> NoReturn:
         info = self.info()
@@ -220,12 +229,19 @@ class Call:
         self._log_retry(f"{status} {response.reason_phrase}", wait)
         return wait
 
-    def after_error(self, exc: httpx.HTTPError, now: float) -> float:
+    def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
         """Seconds to wait before retrying after ``exc``; raises restwell's error if final."""
         breaker = self.settings.circuit_breaker
         is_timeout = isinstance(exc, httpx.TimeoutException)
-        if breaker is not None:
+        if (
+            breaker is not None
+            and isinstance(exc, httpx.TransportError)
+            and not isinstance(exc, TotalTimeout)
+        ):
+            # Only what says the host is unwell: not our own deadline, not a redirect loop.
             breaker.record(self.host, now, None, exc)
+        elif breaker is not None:
+            breaker.release(self.host, now)  # no verdict on the host: free a trial slot
         deadline = self.deadline
         if isinstance(exc, TotalTimeout) or (
             is_timeout and deadline is not None and deadline.remaining(now) <= 0.001

@@ -26,6 +26,7 @@ from ._config import USE_CLIENT_DEFAULT, TimeoutTypes, UseClientDefault
 from ._deadline import DeadlineStream, TotalTimeout
 from ._download import DownloadPlan, adownload, download
 from ._events import aiter_events, iter_events, prepare_events
+from ._pool import AsyncPool, Pool
 from ._response import ProgressCallback, Response
 from ._retry import RetryTypes
 from ._sse import ServerSentEvent
@@ -91,7 +92,7 @@ class Client(BaseClient):
         {'id': 1, 'name': 'John Doe'}
     """
 
-    _pool_class = httpx.Client
+    _pool_class = Pool
     _pool: httpx.Client
 
     def request(
@@ -255,7 +256,7 @@ class Client(BaseClient):
             >>> saved.read_bytes() == b"x" * 1000, [p.name for p in folder.iterdir()]
             (True, ['report.csv'])
         """
-        plan = DownloadPlan(path, resume=resume)
+        plan = DownloadPlan(path, resume=resume, redactor=self._settings.redactor)
         options: dict[str, Any] = {
             "params": params, "headers": headers, "cookies": cookies, "auth": auth,
             "timeout": timeout, "retry": retry, "api_version": api_version,
@@ -360,11 +361,9 @@ class Client(BaseClient):
                 raw = pool.send(
                     request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
                 )
-                if call.stream:
-                    call.body_started()
-                else:
+                if call.needs_body(raw):
                     _read_body(raw, call)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.StreamError) as exc:
                 wait = call.after_error(exc, _clock())
             except BaseException:
                 call.abandon(_clock())
@@ -372,8 +371,6 @@ class Client(BaseClient):
             else:
                 wait = call.after_response(raw, _clock())
                 if wait is None:
-                    if call.stream and call.raises_for(raw):
-                        _read_body(raw, call)
                     return call.finish(raw, _clock())
                 raw.close()
             time.sleep(wait)
@@ -508,7 +505,7 @@ class AsyncClient(BaseClient):
         {'id': 123}
     """
 
-    _pool_class = httpx.AsyncClient
+    _pool_class = AsyncPool
     _pool: httpx.AsyncClient
 
     async def request(
@@ -616,7 +613,7 @@ class AsyncClient(BaseClient):
 
         Example: ``await client.download("/exports/2024.csv", "2024.csv", resume=True)``.
         """
-        plan = DownloadPlan(path, resume=resume)
+        plan = DownloadPlan(path, resume=resume, redactor=self._settings.redactor)
         options: dict[str, Any] = {
             "params": params, "headers": headers, "cookies": cookies, "auth": auth,
             "timeout": timeout, "retry": retry, "api_version": api_version,
@@ -688,7 +685,7 @@ class AsyncClient(BaseClient):
             call.begin_attempt(_clock())
             try:
                 raw = await self._attempt(call)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.StreamError) as exc:
                 wait = call.after_error(exc, _clock())
             except BaseException:
                 call.abandon(_clock())
@@ -696,8 +693,6 @@ class AsyncClient(BaseClient):
             else:
                 wait = call.after_response(raw, _clock())
                 if wait is None:
-                    if call.stream and call.raises_for(raw):
-                        await _aread_body(raw)
                     return call.finish(raw, _clock())
                 await raw.aclose()
             await anyio.sleep(wait)
@@ -717,9 +712,7 @@ class AsyncClient(BaseClient):
         raw = await self._pool.send(
             call.request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
         )
-        if call.stream:
-            call.body_started()
-        else:
+        if call.needs_body(raw):
             await _aread_body(raw)
         return raw
 

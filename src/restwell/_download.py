@@ -37,6 +37,7 @@ import anyio
 import httpx
 
 from ._exceptions import RequestInfo, ValidationError
+from ._redaction import DEFAULT_REDACTOR, Redactor
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -81,9 +82,16 @@ class DownloadPlan:
         ('append', 1000, 2000)
     """
 
-    __slots__ = ("partial", "resume", "target")
+    __slots__ = ("partial", "redactor", "resume", "target")
 
-    def __init__(self, path: str | os.PathLike[str], *, resume: bool) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        resume: bool,
+        redactor: Redactor = DEFAULT_REDACTOR,
+    ) -> None:
+        self.redactor = redactor
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
         if not isinstance(resume, bool):
@@ -139,7 +147,7 @@ class DownloadPlan:
         if status == 206:
             start, total = _content_range(headers.get("content-range"))
             if not offset or start != offset:
-                info = RequestInfo.from_httpx(response.request)
+                info = RequestInfo.from_httpx(response.request, self.redactor)
                 raise ValidationError(
                     f"{info} answered 206 for {headers.get('content-range')!r}, "
                     f"not the range from byte {offset} that was asked for",

@@ -453,7 +453,7 @@ _TIMEOUT_KINDS: Final[dict[type[httpx.TimeoutException], TimeoutKind]] = {
 
 
 def map_httpx_error(
-    exc: httpx.HTTPError,
+    exc: httpx.HTTPError | httpx.StreamError,
     *,
     request: RequestInfo,
     attempts: int = 1,

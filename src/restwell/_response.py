@@ -198,7 +198,7 @@ class Response:
                 return json.loads(content, **kwargs)
             return self._json_loads(content)
         except ValueError as exc:
-            excerpt = content[:200].decode("utf-8", "replace")
+            excerpt = self._redactor.text(content[:200].decode("utf-8", "replace"))
             raise ValidationError(
                 f"the response body is not valid JSON ({exc}): {excerpt!r}",
                 response=self,

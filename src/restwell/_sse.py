@@ -54,6 +54,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ._exceptions import ValidationError
+
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
@@ -92,13 +94,18 @@ class ServerSentEvent:
             The decoded Python value.
 
         Raises:
-            json.JSONDecodeError: If the data is not valid JSON.
+            restwell.ValidationError: the data is not valid JSON (like ``Response.json()``).
 
         Example:
             >>> ServerSentEvent(data="[1, 2]").json()
             [1, 2]
         """
-        return json.loads(self.data)
+        try:
+            return json.loads(self.data)
+        except ValueError as exc:
+            raise ValidationError(
+                f"the event's data is not valid JSON ({exc}): {self.data[:200]!r}"
+            ) from exc
 
 
 class SSEDecoder:

@@ -206,17 +206,36 @@ class Upload:
 
 
 class UploadStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """The request stream httpx sends: one object for both clients."""
+    """The request stream httpx sends: one object for both clients.
+
+    httpx iterates a request stream again for a 307/308 redirect or an auth flow's second
+    request. A seekable source is rewound to where it started; a one-shot source (a
+    generator, an iterator) raises ``httpx.StreamConsumed`` rather than silently sending an
+    empty body the second time.
+    """
 
     def __init__(self, upload: Upload) -> None:
         self._upload = upload
+        self._start = upload.tell() if upload.seekable() else None
+        self._started = False
+
+    def _replay(self) -> None:
+        upload = self._upload
+        if self._started:
+            source = upload._source
+            if self._start is not None:
+                upload.seek(self._start)
+            elif hasattr(source, "__next__") or hasattr(source, "__anext__"):
+                raise httpx.StreamConsumed()
+        self._started = True
+        upload._sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        self._upload._sent = 0
+        self._replay()
         return self._upload.iter_chunks()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        self._upload._sent = 0
+        self._replay()
         return self._upload.aiter_chunks()
 
 

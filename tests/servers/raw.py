@@ -5,7 +5,8 @@ and then behaves according to the request path:
 
 - ``/reset``: closes with ``SO_LINGER`` 0 before answering, so the client sees a reset.
 - ``/close``: closes cleanly (FIN) without answering.
-- ``/truncated``: answers ``Content-Length: 100`` and sends 10 bytes, then closes.
+- ``/truncated``: answers ``Content-Length: 100`` and sends 10 bytes, then closes;
+  ``/truncated-404`` does the same with a 404 status.
 - ``/stall``: reads the request and sends nothing until the client leaves or the server stops.
 - ``/garbage``: answers ``NOT HTTP\\r\\n\\r\\n``.
 - ``/trickle-headers``: sends the status line one byte every 0.2 s (``?interval=`` changes
@@ -240,9 +241,10 @@ class RawServer:
             return
         if path == "/close":
             return
-        if path == "/truncated":
+        if path in ("/truncated", "/truncated-404"):
+            status = b"404 Not Found" if path.endswith("404") else b"200 OK"
             conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: application/octet-stream\r\n"
                 b"Content-Length: 100\r\n\r\n" + b"0123456789"
             )
             conn.shutdown(socket.SHUT_WR)

@@ -1,0 +1,55 @@
+"""The connection pools restwell drives: httpx's clients, made safe across redirects.
+
+httpx strips only ``Authorization`` when a redirect leaves the origin; an API key in
+``X-API-Key`` (or any header the client's redactor calls secret) would follow the redirect
+to the other host. These subclasses strip every secret header on a cross-origin hop.
+Overriding httpx's ``_redirect_headers`` hook is the smallest change that keeps httpx's own
+redirect handling (history, cookies, method changes) intact; httpx is pinned below 1.0.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Set
+from typing import Any
+
+import httpx
+
+from ._redaction import DEFAULT_REDACTOR
+
+__all__ = ["AsyncPool", "Pool"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_NAMES_LOCK = threading.Lock()
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+class _StripSecretsOnRedirect:
+    #: Lower-case header names dropped on a cross-origin redirect; each client sharing the
+    #: pool adds its redactor's names at construction.
+    secret_headers: frozenset[str] = DEFAULT_REDACTOR.headers
+
+    def add_secret_headers(self, names: Set[str]) -> None:
+        """Also strip ``names`` (lower-case) on cross-origin redirects from now on."""
+        if names <= self.secret_headers:  # the common case: nothing new, no lock
+            return
+        with _NAMES_LOCK:
+            self.secret_headers = self.secret_headers | names
+
+    def _redirect_headers(self, request: httpx.Request, url: httpx.URL, method: str) -> Any:
+        headers = super()._redirect_headers(request, url, method)  # type: ignore[misc]
+        if _origin(url) != _origin(request.url):
+            for name in self.secret_headers:
+                headers.pop(name, None)
+        return headers
+
+
+class Pool(_StripSecretsOnRedirect, httpx.Client):
+    """``httpx.Client`` that drops secret headers on cross-origin redirects."""
+
+
+class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
+    """``httpx.AsyncClient`` that drops secret headers on cross-origin redirects."""
