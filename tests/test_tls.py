@@ -106,6 +106,7 @@ def test_bad_tls_arguments(tmp_path: Path) -> None:
 
 
 def test_http2_client(tls_server: str, tls_ca_file: Path) -> None:
+    pytest.importorskip("h2", reason="the http2 extra is not installed in this session")
     # The test server speaks HTTP/1.1 only; ALPN settles on it and the call still works.
     with restwell.Client(tls_server, verify=str(tls_ca_file), http2=True) as client:
         assert client.get("/json").http_version == "HTTP/1.1"
@@ -143,3 +144,11 @@ def test_mutual_tls_with_a_combined_pem(
         mtls_server, verify=str(tls_ca_file), cert=str(combined), retry=False
     ) as client:
         assert client.get("/json").status_code == 200
+
+
+def test_http2_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "h2", None)  # as if h2 were not installed
+    with pytest.raises(ImportError, match=r"restwell\[http2\]"):
+        restwell.Client("https://h", http2=True)
