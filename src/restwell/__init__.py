@@ -7,7 +7,8 @@ Example:
 """
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
-from ._breaker import CircuitBreaker, CircuitState
+from ._base import CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, URLTypes
+from ._breaker import BreakerRecord, BreakerStore, CircuitBreaker, CircuitState, MemoryBreakerStore
 from ._budget import RetryBudget
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
@@ -25,6 +26,7 @@ from ._exceptions import (
     RequestInfo,
     ServerError,
     TimeoutError,
+    TimeoutKind,
     UnprocessableEntityError,
     ValidationError,
 )
@@ -36,7 +38,7 @@ from ._sse import ServerSentEvent
 from ._tls import InsecureRequestWarning
 from ._upload import Upload
 from ._version import __version__
-from ._versioning import VersionHeader, VersionPath, VersionQuery
+from ._versioning import VersionHeader, Versioning, VersionPath, VersionQuery
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -47,6 +49,8 @@ __all__ = [
     "BadRequestError",
     "BasicAuth",
     "BearerAuth",
+    "BreakerRecord",
+    "BreakerStore",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
@@ -54,18 +58,23 @@ __all__ = [
     "ClientError",
     "ConflictError",
     "ConnectionError",
+    "CookieTypes",
     "HTTPError",
+    "HeaderTypes",
     "InsecureRequestWarning",
     "Limits",
+    "MemoryBreakerStore",
     "NotFoundError",
     "OAuth2ClientCredentials",
     "OAuth2RefreshToken",
     "OAuth2Token",
     "PermissionDeniedError",
     "ProgressCallback",
+    "QueryParamTypes",
     "RateLimitError",
     "Redactor",
     "RequestInfo",
+    "RequestOptions",
     "Response",
     "Retry",
     "RetryBudget",
@@ -74,8 +83,10 @@ __all__ = [
     "ServerSentEvent",
     "Timeout",
     "TimeoutError",
+    "TimeoutKind",
     "TimeoutTypes",
     "TokenProvider",
+    "URLTypes",
     "UnprocessableEntityError",
     "Upload",
     "UseClientDefault",
@@ -83,5 +94,6 @@ __all__ = [
     "VersionHeader",
     "VersionPath",
     "VersionQuery",
+    "Versioning",
     "__version__",
 ]

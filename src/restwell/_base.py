@@ -88,7 +88,17 @@ Self = TypeVar("Self", bound="BaseClient")
 
 
 class RequestOptions(TypedDict, total=False):
-    """The keyword arguments every request method takes (see :meth:`Client.request`)."""
+    """The keyword arguments every request method takes (see :meth:`Client.request`).
+
+    For typing wrappers that forward them, as ``get`` and friends do.
+
+    Example:
+        >>> from typing_extensions import Unpack
+        >>> import restwell
+        >>> def get_user(client: restwell.Client, user_id: int,
+        ...              **options: Unpack[restwell.RequestOptions]) -> restwell.Response:
+        ...     return client.get(f"/users/{user_id}", **options)
+    """
 
     params: QueryParamTypes | None
     headers: HeaderTypes | None

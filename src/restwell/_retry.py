@@ -96,8 +96,9 @@ class Retry:
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
     jitter: bool = True
-    retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
-    methods: frozenset[str] = field(default=IDEMPOTENT_METHODS)
+    # Any collection is accepted (a set literal, a list); __post_init__ stores a frozenset.
+    retry_statuses: Collection[int] = field(default=DEFAULT_RETRY_STATUSES)
+    methods: Collection[str] = field(default=IDEMPOTENT_METHODS)
     respect_retry_after: bool = True
     retry_after_max: float = 120.0
 
