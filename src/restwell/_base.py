@@ -637,10 +637,9 @@ class BaseClient:
 
         jar = self._pool.cookies
         merged_cookies: httpx.Cookies | None = None
-        if cookies or jar:
+        if cookies:
             merged_cookies = httpx.Cookies(jar)
-            if cookies:
-                merged_cookies.update(cookies)
+            merged_cookies.update(cookies)
 
         if timeout is USE_CLIENT_DEFAULT:
             timeouts = settings.timeouts
@@ -678,6 +677,10 @@ class BaseClient:
             stream=body_stream,
             extensions=request_extensions,
         )
+        if merged_cookies is None and jar:
+            # The jar adds the cookies that match this URL; copying it per request (as
+            # httpx's own merge does) costs more than the rest of building the request.
+            jar.set_cookie_header(request)
         if body_stream is not None and "host" not in request.headers:
             # httpx adds Host (as below) only to requests it encodes the body of itself.
             request.headers["Host"] = request.url.netloc.decode("ascii")
