@@ -308,3 +308,30 @@ def test_no_leak_after_1000_failed_calls(server: str) -> None:
         assert open_fds() <= baseline + limits.max_keepalive_connections
     gc.collect()
     assert open_fds() <= baseline
+
+
+def test_total_deadline_stops_trickled_headers_sync(raw_server: Any) -> None:
+    with restwell.Client(raw_server.url, retry=False) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError) as info:
+            client.get(
+                "/trickle-headers",
+                params={"interval": "0.2"},
+                timeout=restwell.Timeout(5, total=1.0),
+            )
+    assert info.value.kind == "total"
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.anyio
+async def test_total_deadline_stops_trickled_headers_async(raw_server: Any) -> None:
+    async with restwell.AsyncClient(raw_server.url, retry=False) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError) as info:
+            await client.get(
+                "/trickle-headers",
+                params={"interval": "0.2"},
+                timeout=restwell.Timeout(5, total=1.0),
+            )
+    assert info.value.kind == "total"
+    assert time.monotonic() - started < 1.5

@@ -389,7 +389,7 @@ class BaseClient:
                 raise ImportError(
                     'http2=True needs the h2 package: pip install "restwell[http2]"'
                 ) from None
-        return self._pool_class(
+        pool = self._pool_class(
             cookies=options["cookies"],
             limits=limits.as_httpx(),
             http2=options["http2"],
@@ -399,6 +399,11 @@ class BaseClient:
             transport=transport,
             **kwargs,
         )
+        if isinstance(pool, httpx.Client):
+            from ._sync_deadline import install  # noqa: PLC0415 - the sync client only
+
+            install(pool)
+        return pool
 
     # -- configuration ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from ._pool import AsyncPool, Pool
 from ._response import ProgressCallback, Response
 from ._retry import RetryTypes
 from ._sse import ServerSentEvent
+from ._sync_deadline import DEADLINE
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -352,17 +353,11 @@ class Client(BaseClient):
         return iter_events(self, state, state.request.method, url, options)
 
     def _send(self, call: Call) -> Response:
-        pool = self._pool
-        request = call.request
         wait: float | None
         while True:
             call.begin_attempt(_clock())
             try:
-                raw = pool.send(
-                    request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
-                )
-                if call.needs_body(raw):
-                    _read_body(raw, call)
+                raw = self._attempt(call)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 wait = call.after_error(exc, _clock())
             except BaseException:
@@ -375,6 +370,26 @@ class Client(BaseClient):
                 raw.close()
             time.sleep(wait)
             call.rewind()
+
+    def _attempt(self, call: Call) -> httpx.Response:
+        deadline = call.deadline
+        if deadline is None:
+            return self._attempt_once(call)
+        # Every socket operation of this attempt is capped at the time left (see
+        # _sync_deadline): the sync twin of AsyncClient's cancel scope.
+        token = DEADLINE.set(deadline.expires_at)
+        try:
+            return self._attempt_once(call)
+        finally:
+            DEADLINE.reset(token)
+
+    def _attempt_once(self, call: Call) -> httpx.Response:
+        raw = self._pool.send(
+            call.request, stream=True, auth=call.auth, follow_redirects=call.follow_redirects
+        )
+        if call.needs_body(raw):
+            _read_body(raw, call)
+        return raw
 
     def get(self, url: URLTypes, **kwargs: Unpack[RequestOptions]) -> Response:
         """Send a GET request; takes the keyword arguments of :meth:`request`.

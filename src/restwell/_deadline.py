@@ -6,9 +6,8 @@ attempt's connect/read/write/pool timeouts shrink to the time left, so no single
 operation can outlive the deadline, and :class:`DeadlineStream` checks the clock between the
 chunks of a body, which stops a server that trickles bytes just fast enough to never trip a
 read timeout. (``AsyncClient`` uses an anyio cancel scope instead, which also interrupts a
-read in progress.) The sync client's limit: headers trickled a few bytes at a time are read
-with the timeout fixed when the read began, so the deadline can be overrun there by up to
-one read timeout per read; the guide says so.
+read in progress; the sync client also caps each socket operation at the time left, see
+:mod:`restwell._sync_deadline`.)
 """
 
 from __future__ import annotations
