@@ -492,6 +492,7 @@ def run_sse(plan: Plan, cpu: int | None) -> dict[str, float] | str:
 
 
 EXTRA_BENCHMARKS = {
+    "overhead": "bench/overhead.py: the library alone (MockTransport), µs CPU per request",
     "streaming": "bench/streaming.py: iter_bytes MB/s vs raw httpx; SSE events/s vs httpx-sse",
     "json_decoding": "bench/json_decoding.py: 1 MB JSON body via Response.json(), orjson vs stdlib",
 }
