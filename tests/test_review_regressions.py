@@ -72,16 +72,15 @@ def test_sse_json_raises_validation_error() -> None:
         event.json()
 
 
-def test_total_deadline_does_not_count_against_the_host() -> None:
+def test_total_deadline_does_not_count_against_the_host(raw_server: Any) -> None:
     breaker = restwell.CircuitBreaker(failure_threshold=1)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
-    transport = httpx.MockTransport(handler)
-    with restwell.Client(
-        "https://h", transport=transport, retry=False, circuit_breaker=breaker
-    ) as client:
-        with pytest.raises(restwell.TimeoutError):
-            client.get("/x", timeout=restwell.Timeout(total=0.0001))
-    assert breaker.state("h", now=0.0) is restwell.CircuitState.CLOSED
+    with restwell.Client(raw_server.url, retry=False, circuit_breaker=breaker) as client:
+        with pytest.raises(restwell.TimeoutError) as info:
+            client.get("/stall", timeout=restwell.Timeout(10, total=0.3))
+        assert info.value.kind == "total"
+        host = raw_server.url.removeprefix("http://")
+        assert breaker.state(host, now=0.0) is restwell.CircuitState.CLOSED
+        with pytest.raises(restwell.TimeoutError) as read:
+            client.get("/stall", timeout=0.2)  # a read timeout of its own: the host's fault
+        assert read.value.kind == "read"
+        assert breaker.state(host, now=0.0) is restwell.CircuitState.OPEN

@@ -231,21 +231,21 @@ class Call:
 
     def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
         """Seconds to wait before retrying after ``exc``; raises restwell's error if final."""
-        breaker = self.settings.circuit_breaker
-        is_timeout = isinstance(exc, httpx.TimeoutException)
-        if (
-            breaker is not None
-            and isinstance(exc, httpx.TransportError)
-            and not isinstance(exc, TotalTimeout)
-        ):
-            # Only what says the host is unwell: not our own deadline, not a redirect loop.
-            breaker.record(self.host, now, None, exc)
-        elif breaker is not None:
-            breaker.release(self.host, now)  # no verdict on the host: free a trial slot
         deadline = self.deadline
-        if isinstance(exc, TotalTimeout) or (
-            is_timeout and deadline is not None and deadline.remaining(now) <= 0.001
-        ):
+        # A phase timeout cut short by the deadline is the caller's deadline expiring.
+        total_expired = isinstance(exc, TotalTimeout) or (
+            isinstance(exc, httpx.TimeoutException)
+            and deadline is not None
+            and deadline.remaining(now) <= 0.001
+        )
+        breaker = self.settings.circuit_breaker
+        if breaker is not None:
+            if isinstance(exc, httpx.TransportError) and not total_expired:
+                # Only what says the host is unwell: not our deadline, not a redirect loop.
+                breaker.record(self.host, now, None, exc)
+            else:
+                breaker.release(self.host, now)  # no verdict on the host: free a trial slot
+        if total_expired:
             self._raise_total(exc)
         retryable = isinstance(exc, httpx.TransportError)
         if retryable and self._may_retry(sent=not isinstance(exc, _NOT_SENT), now=now):
