@@ -152,3 +152,14 @@ def test_http2_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(sys.modules, "h2", None)  # as if h2 were not installed
     with pytest.raises(ImportError, match=r"restwell\[http2\]"):
         restwell.Client("https://h", http2=True)
+
+
+def test_certificate_failure_is_not_retried(
+    tls_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    with restwell.Client(tls_server, retry=restwell.Retry(backoff_factor=0)) as client:
+        with pytest.raises(restwell.ConnectionError) as info:
+            client.get("/json")
+    assert info.value.attempts == 1  # another attempt would meet the same certificate

@@ -10,13 +10,16 @@ ask the call what to do at each step:
    the call is over;
 3. ``finish(response)``: the final :class:`Response`, or the ``HTTPError`` to raise.
 
-Nothing here blocks, sleeps or reads the clock itself.
+Nothing here blocks or sleeps, and the monotonic clock is always the caller's ``now``. (The
+wall clock is read only to turn an HTTP-date ``Retry-After`` into seconds, and the random
+source only for jitter.)
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -43,6 +46,21 @@ __all__ = ["Call"]
 # Failures that happen before the request leaves this machine: retrying them cannot
 # duplicate a write, whatever the method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    """Whether a TLS certificate check failed somewhere in ``exc``'s chain of causes.
+
+    Such a failure is deterministic: another attempt meets the same certificate.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> ssl is three links; bounded all the same
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Call:
@@ -247,7 +265,7 @@ class Call:
                 breaker.release(self.host, now)  # no verdict on the host: free a trial slot
         if total_expired:
             self._raise_total(exc)
-        retryable = isinstance(exc, httpx.TransportError)
+        retryable = isinstance(exc, httpx.TransportError) and not _is_certificate_error(exc)
         if retryable and self._may_retry(sent=not isinstance(exc, _NOT_SENT), now=now):
             wait = self.retry.backoff(self.attempts, random.random())  # noqa: S311
             if self._wait_fits(wait, now):
