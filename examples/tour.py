@@ -154,8 +154,10 @@ def sync_tour(base_url: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "large-file.bin"
             client.download("/large-file", target)
-            print(f"downloaded {target.stat().st_size:,} bytes to {target.name}; "
-                  f"files in the folder: {sorted(p.name for p in Path(folder).iterdir())}")
+            print(
+                f"downloaded {target.stat().st_size:,} bytes to {target.name}; "
+                f"files in the folder: {sorted(p.name for p in Path(folder).iterdir())}"
+            )
 
         step("Logging: one INFO line per call, secrets redacted")
         handler = logging.StreamHandler(sys.stdout)
