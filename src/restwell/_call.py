@@ -273,9 +273,7 @@ class Call:
                 return wait
         info = self.info()
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
-        if self.note:
-            error.message += self.note
-            error.args = (error.message,)
+        error._extend_message(suffix=self.note)
         self._log_failure(error)
         raise error from exc
 
@@ -312,9 +310,7 @@ class Call:
                 retry_after=parse_retry_after(response.headers, time.time()),
                 redactor=self.redactor,
             )
-            if self.note:
-                error.message += self.note
-                error.args = (error.message,)
+            error._extend_message(suffix=self.note)
             self._log_failure(error)
             raise error
         if logger.isEnabledFor(logging.INFO):

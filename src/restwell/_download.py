@@ -37,6 +37,7 @@ import anyio
 import httpx
 
 from ._exceptions import RequestInfo, ValidationError
+from ._headers import content_length
 from ._redaction import DEFAULT_REDACTOR, Redactor
 
 if TYPE_CHECKING:
@@ -142,8 +143,7 @@ class DownloadPlan:
             if total == offset:
                 return "complete", offset, total
             return "restart", 0, None
-        length = headers.get("content-length")
-        size = int(length) if length is not None and length.isascii() and length.isdigit() else None
+        size = content_length(headers)
         if status == 206:
             start, total = _content_range(headers.get("content-range"))
             if not offset or start != offset:

@@ -44,6 +44,7 @@ import httpx
 
 from ._config import USE_CLIENT_DEFAULT, Timeout
 from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
+from ._headers import media_type
 from ._retry import parse_retry_after
 from ._sse import ServerSentEvent, SSEDecoder
 
@@ -171,8 +172,8 @@ class EventStreamState:
         """
         status = response.status_code
         if status == 200:
-            content_type = response.headers.get("content-type", "")
-            if content_type.split(";", 1)[0].strip().lower() != "text/event-stream":
+            if media_type(response.headers) != "text/event-stream":
+                content_type = response.headers.get("content-type", "")
                 raise ValidationError(
                     f"{self.request} answered 200 with Content-Type {content_type!r}, "
                     "not an event stream (text/event-stream)",
@@ -230,8 +231,7 @@ class EventStreamState:
                 "in a row without an event"
             )
             if error is not None:
-                error.message += f" ({message})"
-                error.args = (error.message,)
+                error._extend_message(suffix=f" ({message})")
                 raise error
             raise ConnectionError(message, request=self.request)
         retry = self.decoder.retry

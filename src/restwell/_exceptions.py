@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import httpx
 
+from ._headers import is_json, media_type
 from ._redaction import DEFAULT_REDACTOR, Redactor
 
 if TYPE_CHECKING:
@@ -117,6 +118,11 @@ class ClientError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def _extend_message(self, *, prefix: str = "", suffix: str = "") -> None:
+        """Add context to the message (and ``args``) of an error built elsewhere."""
+        self.message = f"{prefix}{self.message}{suffix}"
+        self.args = (self.message,)
 
     def _state(self) -> dict[str, Any]:
         return {"request": self.request, "attempts": self.attempts}
@@ -385,15 +391,10 @@ _STATUS_ERRORS: Final[dict[int, type[HTTPError]]] = {
 }
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 def _body_of(response: httpx.Response) -> Any:
     if not hasattr(response, "_content"):  # a streamed body nobody read: nothing to show
         return ""
-    if _is_json(response.headers.get("content-type", "")) and response.content:
+    if is_json(media_type(response.headers)) and response.content:
         try:
             return json.loads(response.content)
         except ValueError:

@@ -117,8 +117,7 @@ def _token_error(response: httpx.Response, info: RequestInfo) -> Exception:
         # invalid_client, invalid_grant, unauthorized_client ...: the credentials are wrong.
         return AuthenticationError(message + detail, response=wrapped, request=info)
     error = error_for_status(wrapped, request=info, attempts=1, retry_after=None)
-    error.message = f"{message}{detail}; {error.message}"
-    error.args = (error.message,)
+    error._extend_message(prefix=f"{message}{detail}; ")
     return error
 
 

@@ -19,6 +19,7 @@ from ._exceptions import (
     error_for_status,
     map_httpx_error,
 )
+from ._headers import content_length, is_json, media_type
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._serialization import JSONLoads, stdlib_loads
 
@@ -31,10 +32,6 @@ T = TypeVar("T")
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``progress(bytes_so_far, total_or_None)``: called as a body is transferred."""
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 class Response:
@@ -217,8 +214,8 @@ class Response:
             >>> Response(httpx.Response(200, text="hi")).data
             'hi'
         """
-        media = _media_type(self.httpx.headers.get("content-type", ""))
-        if media == "application/json" or media.endswith("+json"):
+        media = media_type(self.httpx.headers)
+        if is_json(media):
             return self.json() if self.httpx.content else None
         if media.startswith("text/"):
             return self.httpx.text
@@ -287,8 +284,7 @@ class Response:
         await self.httpx.aclose()
 
     def _total(self) -> int | None:
-        length = self.httpx.headers.get("content-length")
-        return int(length) if length is not None and length.isdigit() else None
+        return content_length(self.httpx.headers)
 
     def _body_error(self, exc: httpx.HTTPError) -> ClientError:
         # A failure while the body streams in (a reset, a read timeout, a truncated body)
