@@ -174,8 +174,14 @@ def test_each_retry_logs_a_warning(server: str, caplog: pytest.LogCaptureFixture
     retries = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(retries) == 2
     assert "503 Service Unavailable" in retries[0].getMessage()
-    assert "attempt 2 of 3" in retries[0].getMessage()
+    # The message and the fields agree: attempt 1 of 3 failed, attempt 2 comes next.
+    assert "(attempt 1 of 3 failed)" in retries[0].getMessage()
+    assert retries[0].attempt == 1  # type: ignore[attr-defined]
+    assert retries[0].next_attempt == 2  # type: ignore[attr-defined]
+    assert retries[0].max_attempts == 3  # type: ignore[attr-defined]
+    assert retries[1].attempt == 2  # type: ignore[attr-defined]
     assert retries[0].wait == pytest.approx(0.01)  # type: ignore[attr-defined]
+    assert retries[0].call_id == retries[1].call_id  # type: ignore[attr-defined]
 
 
 # -- the retry budget ---------------------------------------------------------------------

@@ -20,6 +20,9 @@ from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth, re
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._logfilter import install_log_filter
+from ._logging import LOGGING_OBSERVER
+from ._middleware import Middleware, check_middleware
+from ._observe import Observer
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._retry import Retry, RetryTypes, coerce_retry
 from ._serialization import JSONDumps, JSONLoads, default_json, encode_json
@@ -76,6 +79,7 @@ _POOL_OPTIONS: Final = frozenset(
         "proxy",
         "trust_env",
         "transport",
+        "mounts",
         "max_redirects",
         "cookies",
     }
@@ -116,6 +120,7 @@ class RequestOptions(TypedDict, total=False):
     idempotency_key: str | bool | None
     follow_redirects: bool | UseClientDefault
     extensions: dict[str, Any] | None
+    middleware: Sequence[Middleware] | None
 
 
 def _check_base_url(value: object) -> httpx.URL | None:
@@ -160,6 +165,21 @@ def _check_headers(headers: object, where: str) -> None:
                 f"{where}: the value of header {name!r} must be str or bytes, "
                 f"got {type(value).__name__}"
             )
+
+
+def _check_observers(value: object) -> tuple[Observer, ...]:
+    """The client's observers: the user's, then restwell's logging (always there)."""
+    if value is None:
+        return (LOGGING_OBSERVER,)
+    if isinstance(value, Observer) or not isinstance(value, Iterable):
+        raise TypeError(f"observers must be a list of restwell.Observer, got {value!r}")
+    observers = tuple(value)
+    for item in observers:
+        if not isinstance(item, Observer):
+            raise TypeError(f"observers holds {type(item).__name__}, not a restwell.Observer")
+    if LOGGING_OBSERVER not in observers:
+        observers += (LOGGING_OBSERVER,)
+    return observers
 
 
 def _merged_headers(base: Any, extra: Any) -> httpx.Headers:
@@ -219,6 +239,8 @@ class ClientSettings:
         "headers",
         "json_dumps",
         "json_loads",
+        "middleware",
+        "observers",
         "params",
         "raise_for_status",
         "redactor",
@@ -272,6 +294,8 @@ class ClientSettings:
             raise TypeError(f"redactor must be a restwell.Redactor, got {type(redactor).__name__}")
         self.redactor: Redactor = redactor_for(redactor, self.auth)
         install_log_filter(self.redactor)
+        self.middleware = check_middleware(options["middleware"])
+        self.observers = _check_observers(options["observers"])
 
     @staticmethod
     def _resolve_auth(options: Mapping[str, Any]) -> httpx.Auth | None:
@@ -341,7 +365,10 @@ class BaseClient:
         json_dumps: JSONDumps | None = None,
         json_loads: JSONLoads | None = None,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        mounts: Mapping[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] | None = None,
         redactor: Redactor | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        observers: Sequence[Observer] | None = None,
     ) -> None:
         options = dict(locals())
         del options["self"]
@@ -397,6 +424,7 @@ class BaseClient:
             trust_env=options["trust_env"],
             max_redirects=options["max_redirects"],
             transport=transport,
+            mounts=options["mounts"],
             **kwargs,
         )
         if isinstance(pool, httpx.Client):
@@ -593,6 +621,7 @@ class BaseClient:
         stream: bool,
         progress: ProgressCallback | None,
         now: float,
+        middleware: Sequence[Middleware] | None = None,
     ) -> Call:
         """Build the request and the call that will send it. No I/O happens here."""
         if self._closed or self._pool.is_closed:
@@ -693,7 +722,14 @@ class BaseClient:
             (True, None) if content is None and not files else _replay_info(content, files)
         )
         call_auth = settings.auth if auth is USE_CLIENT_DEFAULT else coerce_auth(auth)
-        call = Call(
+        redactor = settings.redactor
+        if call_auth is not settings.auth and call_auth is not None:
+            # A per-request APIKeyAuth may use names the client's redactor does not know.
+            redactor = redactor_for(settings.redactor, call_auth)
+            if redactor is not settings.redactor:
+                install_log_filter(redactor)
+                self._pool.add_secret_headers(redactor.headers)
+        return Call(
             settings,
             request,
             auth=call_auth,
@@ -714,12 +750,10 @@ class BaseClient:
             has_key=has_key,
             stream=stream,
             progress=progress,
+            # A request's own middleware runs inside the client's.
+            middleware=settings.middleware + check_middleware(middleware)
+            if middleware
+            else settings.middleware,
+            redactor=redactor,
             now=now,
         )
-        if call_auth is not settings.auth and call_auth is not None:
-            # A per-request APIKeyAuth may use names the client's redactor does not know.
-            call.redactor = redactor_for(settings.redactor, call_auth)
-            if call.redactor is not settings.redactor:
-                install_log_filter(call.redactor)
-                self._pool.add_secret_headers(call.redactor.headers)
-        return call

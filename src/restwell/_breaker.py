@@ -66,6 +66,7 @@ __all__ = [
     "CircuitState",
     "FailureClassifier",
     "MemoryBreakerStore",
+    "StateChangeCallback",
     "before_call",
     "default_is_failure",
     "on_failure",
@@ -211,6 +212,8 @@ class _Config(Protocol):
 _Change = tuple[BreakerRecord, BreakerRecord]
 """A record before and after a transition."""
 _Transition = Callable[[BreakerRecord, float, _Config], BreakerRecord]
+StateChangeCallback = Callable[[BreakerRecord, BreakerRecord], object]
+"""``on_change(old, new)``: told when a circuit changes state."""
 
 
 # -- the pure transitions ------------------------------------------------------------------
@@ -519,17 +522,34 @@ class CircuitBreaker:
         assert store is not None  # set in __post_init__
         return store
 
-    def _apply(self, key: str, now: float, transition: _Transition) -> CircuitState:
+    def _apply(
+        self,
+        key: str,
+        now: float,
+        transition: _Transition,
+        on_change: StateChangeCallback | None = None,
+    ) -> CircuitState:
         def step(record: BreakerRecord) -> tuple[_Change, BreakerRecord]:
             new = transition(record, now, self)
             return (record, new), new
 
         old, new = self._store().update(key, step)
-        self._log_change(key, old, new)
+        self._changed(key, old, new, on_change)
         return new.state
 
-    def _log_change(self, key: str, old: BreakerRecord, new: BreakerRecord) -> None:
+    def _changed(
+        self,
+        key: str,
+        old: BreakerRecord,
+        new: BreakerRecord,
+        on_change: StateChangeCallback | None,
+    ) -> None:
         if old.state is new.state:
+            return
+        if on_change is not None:
+            # A client's calls pass their observers' callback; its log records come from
+            # restwell's logging observer, with the call's id.
+            on_change(old, new)
             return
         if new.state is CircuitState.OPEN:
             if old.state is CircuitState.HALF_OPEN:
@@ -554,7 +574,9 @@ class CircuitBreaker:
         else:
             _logger.warning("circuit for %s closed: a trial call succeeded", key)
 
-    def admit(self, key: str, now: float) -> float | None:
+    def admit(
+        self, key: str, now: float, *, on_change: StateChangeCallback | None = None
+    ) -> float | None:
         """Ask to start a call to ``key``: ``None`` to go ahead, else seconds to wait.
 
         An admitted call must end in :meth:`record` (or :meth:`record_success` /
@@ -570,29 +592,39 @@ class CircuitBreaker:
             return (admission, (record, new)), new
 
         admission, (old, new) = self._store().update(key, step)
-        self._log_change(key, old, new)
+        self._changed(key, old, new, on_change)
         return None if admission.allowed else admission.retry_after
 
-    def record_success(self, key: str, now: float) -> CircuitState:
+    def record_success(
+        self, key: str, now: float, *, on_change: StateChangeCallback | None = None
+    ) -> CircuitState:
         """Report that a call to ``key`` succeeded; returns the circuit's new state.
 
         Example:
             >>> CircuitBreaker().record_success("api.example.com", now=0.0)
             <CircuitState.CLOSED: 'closed'>
         """
-        return self._apply(key, now, on_success)
+        return self._apply(key, now, on_success, on_change)
 
-    def record_failure(self, key: str, now: float) -> CircuitState:
+    def record_failure(
+        self, key: str, now: float, *, on_change: StateChangeCallback | None = None
+    ) -> CircuitState:
         """Report that a call to ``key`` failed; returns the circuit's new state.
 
         Example:
             >>> CircuitBreaker(failure_threshold=1).record_failure("api.example.com", now=0.0)
             <CircuitState.OPEN: 'open'>
         """
-        return self._apply(key, now, on_failure)
+        return self._apply(key, now, on_failure, on_change)
 
     def record(
-        self, key: str, now: float, status: int | None, exc: BaseException | None
+        self,
+        key: str,
+        now: float,
+        status: int | None,
+        exc: BaseException | None,
+        *,
+        on_change: StateChangeCallback | None = None,
     ) -> CircuitState:
         """Report a call's outcome, classified by ``is_failure``; returns the new state.
 
@@ -601,6 +633,8 @@ class CircuitBreaker:
             now: The current time, ``time.monotonic()`` for the memory store.
             status: The response's status code, or ``None`` when there was no response.
             exc: The exception the call ended in, or ``None``.
+            on_change: Called as ``on_change(old, new)`` (two :class:`BreakerRecord`) when
+                the state changes, instead of the WARNING record a change otherwise makes.
 
         Example:
             >>> breaker = CircuitBreaker(failure_threshold=1)
@@ -611,10 +645,12 @@ class CircuitBreaker:
         """
         classify = self.is_failure if self.is_failure is not None else default_is_failure
         if classify(status, exc):
-            return self.record_failure(key, now)
-        return self.record_success(key, now)
+            return self.record_failure(key, now, on_change=on_change)
+        return self.record_success(key, now, on_change=on_change)
 
-    def release(self, key: str, now: float) -> CircuitState:
+    def release(
+        self, key: str, now: float, *, on_change: StateChangeCallback | None = None
+    ) -> CircuitState:
         """Report that an admitted call ended without an outcome (e.g. it was cancelled).
 
         A half-open circuit gets the trial slot back; nothing else changes.
@@ -623,7 +659,7 @@ class CircuitBreaker:
             >>> CircuitBreaker().release("api.example.com", now=0.0)
             <CircuitState.CLOSED: 'closed'>
         """
-        return self._apply(key, now, on_release)
+        return self._apply(key, now, on_release, on_change)
 
     def state(self, key: str, now: float) -> CircuitState:
         """The state the next call to ``key`` would find, for introspection.

@@ -17,7 +17,6 @@ source only for jitter.)
 
 from __future__ import annotations
 
-import logging
 import random
 import ssl
 import time
@@ -34,12 +33,26 @@ from ._exceptions import (
     error_for_status,
     map_httpx_error,
 )
-from ._logging import log_exchange, logger
+from ._logging import logger
+from ._middleware import CALL_EXTENSION, CallContext, Middleware
+from ._observe import (
+    AttemptFinished,
+    AttemptStarted,
+    CallFinished,
+    CallStarted,
+    CircuitStateChanged,
+    Event,
+    Observer,
+    RetryScheduled,
+    new_call_id,
+)
 from ._response import ProgressCallback, Response
 from ._retry import Retry, parse_retry_after
 
 if TYPE_CHECKING:
     from ._base import ClientSettings
+    from ._breaker import BreakerRecord
+    from ._redaction import Redactor
 
 __all__ = ["Call"]
 
@@ -67,14 +80,20 @@ class Call:
     """The state and decisions of one call (all its attempts)."""
 
     __slots__ = (
+        "_call_id",
+        "_context",
+        "_url",
         "allow_status",
+        "attempt_started",
         "attempts",
         "auth",
         "deadline",
         "follow_redirects",
         "has_key",
         "host",
+        "middleware",
         "note",
+        "observers",
         "progress",
         "raise_for_status",
         "redactor",
@@ -105,11 +124,13 @@ class Call:
         has_key: bool,
         stream: bool,
         progress: ProgressCallback | None,
+        middleware: tuple[Middleware, ...],
+        redactor: Redactor,
         now: float,
     ) -> None:
         self.settings = settings
         # The client's, or one that also hides a per-request auth's names (see _prepare).
-        self.redactor = settings.redactor
+        self.redactor = redactor
         self.request = request
         self.auth = auth
         self.follow_redirects = follow_redirects
@@ -124,13 +145,139 @@ class Call:
         self.stream = stream
         self.progress = progress
         self.started = now
+        self.attempt_started = now
         self.attempts = 0
         self.note = ""
+        self._call_id: str | None = None
+        self._context: CallContext | None = None
+        self._url: str | None = None
         # Breakers and budgets are kept per host *and port*: two services on one machine
         # fail independently.
         self.host = request.url.netloc.decode("ascii")
         if settings.retry_budget is not None and retry.max_retries:
             settings.retry_budget.record_request(self.host, now)
+        self.middleware = middleware
+        # The pool runs the middleware for every exchange of this call (see _pool.py), and
+        # an auth flow reports its token fetches to the call's observers.
+        request.extensions[CALL_EXTENSION] = self
+        # Observers that want this call's routine events; asked once, here.
+        self.observers: tuple[Observer, ...] = tuple(
+            observer for observer in settings.observers if observer.enabled()
+        )
+        if self.observers:
+            self._notify(
+                self.observers,
+                CallStarted(self.call_id, self.host, method=request.method, url=self.url),
+            )
+
+    # -- identity and events -------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        """The id shared by this call's events and log records (made when first needed)."""
+        if self._call_id is None:
+            self._call_id = new_call_id()
+        return self._call_id
+
+    @property
+    def context(self) -> CallContext:
+        """What middleware sees of this call (one per call, made when first needed)."""
+        if self._context is None:
+            deadline = self.deadline
+            self._context = CallContext(
+                self.call_id,
+                method=self.request.method,
+                expires_at=None if deadline is None else deadline.expires_at,
+            )
+            self._context.attempt = max(self.attempts, 1)
+        return self._context
+
+    @property
+    def url(self) -> str:
+        """The request's URL, redacted (once: the call's request URL never changes)."""
+        if self._url is None:
+            self._url = self.redactor.url(self.request.url)
+        return self._url
+
+    @staticmethod
+    def _notify(observers: tuple[Observer, ...], event: Event) -> None:
+        for observer in observers:
+            try:
+                observer.on_event(event)
+            except Exception:  # noqa: PERF203 - watching a call must never break it
+                logger.exception("observer %r failed on %s", observer, type(event).__name__)
+
+    def _circuit_changed(self, old: BreakerRecord, new: BreakerRecord) -> None:
+        self._notify(
+            self.settings.observers,
+            CircuitStateChanged(
+                self.call_id,
+                self.host,
+                old=old.state.value,
+                new=new.state.value,
+                failures=new.consecutive_failures,
+            ),
+        )
+
+    def _attempt_finished(
+        self, now: float, response: httpx.Response | None, error: BaseException | None
+    ) -> None:
+        detail = any(observer.wants_detail() for observer in self.observers)
+        request = self.request
+        redactor = self.redactor
+        self._notify(
+            self.observers,
+            AttemptFinished(
+                self.call_id,
+                self.host,
+                method=request.method,
+                url=self.url,
+                attempt=self.attempts,
+                status=None if response is None else response.status_code,
+                error=None if error is None else type(error).__name__,
+                elapsed=now - self.attempt_started,
+                http_version="" if response is None else response.http_version,
+                reason="" if response is None else response.reason_phrase,
+                request_headers=tuple(redactor.header_items(request.headers)) if detail else (),
+                response_headers=tuple(redactor.header_items(response.headers))
+                if detail and response is not None
+                else (),
+                request_body=_body(request, redactor) if detail else "",
+                response_body=_body(response, redactor) if detail and response is not None else "",
+            ),
+        )
+
+    def _finished(
+        self,
+        now: float,
+        *,
+        response: httpx.Response | None = None,
+        error: ClientError | None = None,
+        gave_up: bool = False,
+    ) -> None:
+        observers = self.settings.observers if gave_up else self.observers
+        if not observers:
+            return
+        status = response.status_code if response is not None else None
+        if status is None and error is not None:
+            status = getattr(error, "status_code", None)
+        self._notify(
+            observers,
+            CallFinished(
+                self.call_id,
+                self.host,
+                method=self.request.method,
+                url=self.url,
+                status=status,
+                error=None if error is None else type(error).__name__,
+                attempts=self.attempts,
+                elapsed=now - self.started,
+                gave_up=gave_up,
+                from_cache=False,
+                reason="" if response is None else response.reason_phrase,
+                message="" if error is None else str(error),
+            ),
+        )
 
     # -- attempts -----------------------------------------------------------------------
 
@@ -143,28 +290,44 @@ class Call:
         deadline = self.deadline
         if deadline is not None:
             if deadline.expired(now):
-                self._raise_total()
+                self._raise_total(now)
             self.request.extensions["timeout"] = deadline.attempt_timeouts(self.timeouts, now)
         # Last, so that an admitted half-open trial always goes on to report its outcome.
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            wait = breaker.admit(self.host, now)
+            wait = breaker.admit(self.host, now, on_change=self._circuit_changed)
             if wait is not None:
                 info = self.info()
-                raise CircuitOpenError(
+                error = CircuitOpenError(
                     f"the circuit for {self.host} is open after repeated failures; "
                     f"refused {info} without sending it (retry in {wait:.1f} s)",
                     retry_after=wait,
                     request=info,
                     attempts=self.attempts,
                 )
+                self._finished(now, error=error, gave_up=True)
+                raise error
         self.attempts += 1
+        self.attempt_started = now
+        if self._context is not None:
+            self._context.attempt = self.attempts
+        if self.observers:
+            self._notify(
+                self.observers,
+                AttemptStarted(
+                    self.call_id,
+                    self.host,
+                    method=self.request.method,
+                    url=self.url,
+                    attempt=self.attempts,
+                ),
+            )
 
     def abandon(self, now: float) -> None:
         """The attempt ended without an outcome (cancelled): free a half-open trial slot."""
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            breaker.release(self.host, now)
+            breaker.release(self.host, now, on_change=self._circuit_changed)
 
     def needs_body(self, response: httpx.Response) -> bool:
         """Whether the driver must read the body now, within the attempt (and its deadline).
@@ -180,7 +343,7 @@ class Call:
             return False
         return True
 
-    def _raise_total(self, cause: BaseException | None = None) -> NoReturn:
+    def _raise_total(self, now: float, cause: BaseException | None = None) -> NoReturn:
         info = self.info()
         assert self.deadline is not None
         error = TimeoutError(
@@ -190,6 +353,7 @@ class Call:
             request=info,
             attempts=self.attempts,
         )
+        self._finished(now, error=error, gave_up=True)
         raise error from cause
 
     def _may_retry(self, *, sent: bool, now: float) -> bool:
@@ -223,11 +387,11 @@ class Call:
     def after_response(self, response: httpx.Response, now: float) -> float | None:
         """Seconds to wait before retrying this response's request, or ``None`` if final."""
         status = response.status_code
-        if logger.isEnabledFor(logging.DEBUG):
-            log_exchange(self.request, response, self.redactor, self.attempts)
+        if self.observers:
+            self._attempt_finished(now, response, None)
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            breaker.record(self.host, now, status, None)
+            breaker.record(self.host, now, status, None, on_change=self._circuit_changed)
         retry = self.retry
         if status not in retry.retry_statuses or not self._may_retry(sent=True, now=now):
             return None
@@ -244,7 +408,7 @@ class Call:
                 wait = asked
         if not self._wait_fits(wait, now):
             return None
-        self._log_retry(f"{status} {response.reason_phrase}", wait)
+        self._retry_scheduled(f"{status} {response.reason_phrase}", wait)
         return wait
 
     def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
@@ -256,25 +420,28 @@ class Call:
             and deadline is not None
             and deadline.remaining(now) <= 0.001
         )
+        if self.observers:
+            self._attempt_finished(now, None, exc)
         breaker = self.settings.circuit_breaker
         if breaker is not None:
             if isinstance(exc, httpx.TransportError) and not total_expired:
                 # Only what says the host is unwell: not our deadline, not a redirect loop.
-                breaker.record(self.host, now, None, exc)
+                breaker.record(self.host, now, None, exc, on_change=self._circuit_changed)
             else:
-                breaker.release(self.host, now)  # no verdict on the host: free a trial slot
+                # No verdict on the host: free a trial slot.
+                breaker.release(self.host, now, on_change=self._circuit_changed)
         if total_expired:
-            self._raise_total(exc)
+            self._raise_total(now, exc)
         retryable = isinstance(exc, httpx.TransportError) and not _is_certificate_error(exc)
         if retryable and self._may_retry(sent=not isinstance(exc, _NOT_SENT), now=now):
             wait = self.retry.backoff(self.attempts, random.random())  # noqa: S311
             if self._wait_fits(wait, now):
-                self._log_retry(type(exc).__name__, wait)
+                self._retry_scheduled(type(exc).__name__, wait)
                 return wait
         info = self.info()
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
         error._extend_message(suffix=self.note)
-        self._log_failure(error)
+        self._finished(now, error=error, gave_up=True)
         raise error from exc
 
     def rewind(self) -> None:
@@ -311,60 +478,42 @@ class Call:
                 redactor=self.redactor,
             )
             error._extend_message(suffix=self.note)
-            self._log_failure(error)
-            raise error
-        if logger.isEnabledFor(logging.INFO):
-            elapsed = now - self.started
-            url = self.redactor.url(self.request.url)
-            logger.info(
-                "%s %s -> %d %s in %.1f ms",
-                self.request.method,
-                url,
-                response.status_code,
-                response.reason_phrase,
-                elapsed * 1000.0,
-                extra={
-                    "method": self.request.method,
-                    "url": url,
-                    "status": response.status_code,
-                    "elapsed": elapsed,
-                    "attempt": self.attempts,
-                },
+            # A status the retry policy retries that is still there is a failure the
+            # library could not handle; any other status is the server's answer.
+            self._finished(
+                now,
+                response=response,
+                error=error,
+                gave_up=response.status_code in self.retry.retry_statuses,
             )
+            raise error
+        if self.observers:
+            self._finished(now, response=response)
         return result
 
-    # -- logging ------------------------------------------------------------------------
+    # -- events -----------------------------------------------------------------------
 
-    def _log_retry(self, reason: str, wait: float) -> None:
-        if logger.isEnabledFor(logging.WARNING):
-            url = self.redactor.url(self.request.url)
-            logger.warning(
-                "retrying %s %s in %.2f s after %s (attempt %d of %d)",
-                self.request.method,
-                url,
-                wait,
-                reason,
-                self.attempts + 1,
-                self.retry.max_retries + 1,
-                extra={
-                    "method": self.request.method,
-                    "url": url,
-                    "attempt": self.attempts,
-                    "wait": wait,
-                    "reason": reason,
-                },
+    def _retry_scheduled(self, reason: str, wait: float) -> None:
+        # Rare and important: every observer hears of it, enabled for routine events or not.
+        observers = self.settings.observers
+        if observers:
+            self._notify(
+                observers,
+                RetryScheduled(
+                    self.call_id,
+                    self.host,
+                    method=self.request.method,
+                    url=self.url,
+                    attempt=self.attempts,
+                    max_attempts=self.retry.max_retries + 1,
+                    wait=wait,
+                    reason=reason,
+                ),
             )
 
-    def _log_failure(self, error: ClientError) -> None:
-        if logger.isEnabledFor(logging.ERROR):
-            status = getattr(error, "status_code", None)
-            logger.error(
-                "%s",
-                error,
-                extra={
-                    "method": self.request.method,
-                    "url": error.request.url if error.request else None,
-                    "status": status,
-                    "attempt": self.attempts,
-                },
-            )
+
+def _body(message: httpx.Request | httpx.Response, redactor: Redactor) -> str:
+    if not hasattr(message, "_content"):
+        return "(streamed, not shown)"
+    content = message.content
+    return redactor.body(content) if content else "(empty)"

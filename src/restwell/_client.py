@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +26,7 @@ from ._config import USE_CLIENT_DEFAULT, TimeoutTypes, UseClientDefault
 from ._deadline import DeadlineStream, TotalTimeout
 from ._download import DownloadPlan, adownload, download
 from ._events import aiter_events, iter_events, prepare_events
+from ._middleware import Middleware
 from ._pool import AsyncPool, Pool
 from ._response import ProgressCallback, Response
 from ._retry import RetryTypes
@@ -79,6 +80,12 @@ class Client(BaseClient):
             dataclasses, datetimes, UUIDs, Decimals, enums).
         json_loads: Deserializer for JSON responses (same default).
         transport: An httpx transport (``httpx.MockTransport`` in tests).
+        mounts: Transports per URL pattern, as httpx's ``mounts=``
+            (``{"https://internal.example.com": transport}``).
+        middleware: :class:`Middleware` run around every exchange of every call, the
+            first outermost; a request's own ``middleware=`` runs inside these.
+        observers: :class:`Observer` objects told of every call's events (restwell's
+            logging is always one of them).
         redactor: A :class:`Redactor` naming extra secret headers, query parameters and
             body fields to hide from logs and errors (the defaults are always hidden
             unless you pass a ``Redactor`` built without them).
@@ -117,6 +124,7 @@ class Client(BaseClient):
         idempotency_key: str | bool | None = None,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> Response:
         """Send a request and return its :class:`Response` (body read).
 
@@ -145,7 +153,7 @@ class Client(BaseClient):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=False,
-            progress=None, now=_clock(),
+            progress=None, now=_clock(), middleware=middleware,
         )  # fmt: skip
         return self._send(call)
 
@@ -172,6 +180,7 @@ class Client(BaseClient):
         idempotency_key: str | bool | None = None,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> Iterator[Response]:
         """Send a request and yield the :class:`Response` before its body is read.
 
@@ -195,7 +204,7 @@ class Client(BaseClient):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=True,
-            progress=progress, now=_clock(),
+            progress=progress, now=_clock(), middleware=middleware,
         )  # fmt: skip
         response = self._send(call)
         try:
@@ -544,6 +553,7 @@ class AsyncClient(BaseClient):
         idempotency_key: str | bool | None = None,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> Response:
         """Send a request and return its :class:`Response`; see :meth:`Client.request`.
 
@@ -555,7 +565,7 @@ class AsyncClient(BaseClient):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=False,
-            progress=None, now=_clock(),
+            progress=None, now=_clock(), middleware=middleware,
         )  # fmt: skip
         return await self._send(call)
 
@@ -582,6 +592,7 @@ class AsyncClient(BaseClient):
         idempotency_key: str | bool | None = None,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> AsyncIterator[Response]:
         """Send a request and yield the response before its body is read.
 
@@ -597,7 +608,7 @@ class AsyncClient(BaseClient):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=True,
-            progress=progress, now=_clock(),
+            progress=progress, now=_clock(), middleware=middleware,
         )  # fmt: skip
         response = await self._send(call)
         try:

@@ -18,13 +18,17 @@ hide more.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import Final
 
 from ._redaction import DEFAULT_REDACTOR, Redactor
 
-__all__ = ["FILTERED_LOGGERS", "SecretFilter", "install_log_filter", "secret_filter"]
+__all__ = ["FILTERED_LOGGERS", "SENDING", "SecretFilter", "install_log_filter", "secret_filter"]
+
+SENDING: Final = contextvars.ContextVar("restwell_sending", default=False)
+"""True while a restwell pool sends a request (in that thread or task only)."""
 
 FILTERED_LOGGERS: Final = (
     "httpx",
@@ -60,7 +64,16 @@ class SecretFilter(logging.Filter):
             )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Replace the record's message by its redacted text (keeps every record)."""
+        """Replace the record's message by its redacted text.
+
+        httpx's ``HTTP Request: ...`` INFO line for a request restwell sends is demoted to
+        DEBUG (and dropped unless the ``httpx`` logger is at DEBUG): restwell's own INFO
+        record already says what it says, so INFO shows one line per call.
+        """
+        if record.levelno == logging.INFO and record.name == "httpx" and SENDING.get():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            if not logging.getLogger("httpx").isEnabledFor(logging.DEBUG):
+                return False
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is the handler's to report

@@ -1,4 +1,11 @@
-"""The connection pools restwell drives: httpx's clients, made safe across redirects.
+"""The connection pools restwell drives: httpx's clients, with restwell's middleware inside.
+
+Every exchange on the wire (each attempt, each redirect hop, each request of an auth flow)
+goes through httpx's ``_send_single_request``. The pools override it to run the call's
+middleware chain around it (see :mod:`restwell._middleware`): the one place that sees them
+all, so middleware is written once and neither send loop has a branch for it. While it runs,
+httpx's own per-request INFO line is demoted to DEBUG (restwell's observer logs the call).
+
 
 httpx strips only ``Authorization`` when a redirect leaves the origin; an API key in
 ``X-API-Key`` (or any header the client's redactor calls secret) would follow the redirect
@@ -15,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from ._logfilter import SENDING
+from ._middleware import CALL_EXTENSION, adrive, drive, run_chain
 from ._redaction import DEFAULT_REDACTOR
 
 __all__ = ["AsyncPool", "Pool"]
@@ -48,8 +57,30 @@ class _StripSecretsOnRedirect:
 
 
 class Pool(_StripSecretsOnRedirect, httpx.Client):
-    """``httpx.Client`` that drops secret headers on cross-origin redirects."""
+    """``httpx.Client`` that runs middleware and drops secret headers on redirects."""
+
+    def _send_single_request(self, request: httpx.Request) -> httpx.Response:
+        token = SENDING.set(True)
+        try:
+            call = request.extensions.get(CALL_EXTENSION)
+            if call is None or not call.middleware:
+                return super()._send_single_request(request)
+            flow = run_chain(call.middleware, request, call.context)
+            return drive(flow, super()._send_single_request)
+        finally:
+            SENDING.reset(token)
 
 
 class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
-    """``httpx.AsyncClient`` that drops secret headers on cross-origin redirects."""
+    """``httpx.AsyncClient`` that runs middleware and drops secret headers on redirects."""
+
+    async def _send_single_request(self, request: httpx.Request) -> httpx.Response:
+        token = SENDING.set(True)
+        try:
+            call = request.extensions.get(CALL_EXTENSION)
+            if call is None or not call.middleware:
+                return await super()._send_single_request(request)
+            flow = run_chain(call.middleware, request, call.context)
+            return await adrive(flow, super()._send_single_request)
+        finally:
+            SENDING.reset(token)

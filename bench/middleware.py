@@ -1,0 +1,87 @@
+"""Benchmark: what middleware and observers cost per call, in one run, as differences.
+
+The same client and MockTransport (no network), measured with and without the layer in
+interleaved rounds; the figure is the difference of medians of CPU per request, so machine
+speed drifts cancel out. Sides:
+
+- ``none``: no middleware, no user observer (the baseline);
+- ``empty_middleware``: one :class:`restwell.Middleware` that only yields the request;
+- ``observer``: one observer that receives every event (and does nothing with it).
+
+Run it as ``python bench/middleware.py [--quick]``. Each side runs 7 rounds (2 with
+``--quick``) of 20,000 requests, sync and async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+import restwell
+
+BASE_URL = "https://api.example.com"
+TRANSPORT = httpx.MockTransport(lambda request: httpx.Response(200, json={"id": 1}))
+
+
+class Nothing(restwell.Observer):
+    def on_event(self, event: restwell.Event) -> None:
+        pass
+
+
+SIDES: dict[str, dict[str, Any]] = {
+    "none": {},
+    "empty_middleware": {"middleware": [restwell.Middleware()]},
+    "observer": {"observers": [Nothing()]},
+}
+
+
+def _sync(options: dict[str, Any], requests: int) -> float:
+    with restwell.Client(BASE_URL, transport=TRANSPORT, **options) as client:
+        for _ in range(200):
+            client.get("/users/1")
+        started = time.process_time()
+        for _ in range(requests):
+            client.get("/users/1")
+        return (time.process_time() - started) / requests * 1e6
+
+
+def _async(options: dict[str, Any], requests: int) -> float:
+    async def main() -> float:
+        async with restwell.AsyncClient(BASE_URL, transport=TRANSPORT, **options) as client:
+            for _ in range(200):
+                await client.get("/users/1")
+            started = time.process_time()
+            for _ in range(requests):
+                await client.get("/users/1")
+            return (time.process_time() - started) / requests * 1e6
+
+    return asyncio.run(main())
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    """Median µs per request of each side, and each side's added µs over ``none``."""
+    requests, rounds = (3000, 2) if quick else (20000, 7)
+    runners: dict[str, Callable[[dict[str, Any], int], float]] = {"sync": _sync, "async": _async}
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for flavour, runner in runners.items():
+            for side, options in SIDES.items():
+                samples.setdefault(f"{flavour}_{side}_us", []).append(runner(options, requests))
+    figures = {name: statistics.median(values) for name, values in samples.items()}
+    for flavour in runners:
+        base = figures[f"{flavour}_none_us"]
+        for side in SIDES:
+            if side != "none":
+                figures[f"{flavour}_{side}_added_us"] = figures[f"{flavour}_{side}_us"] - base
+    return figures
+
+
+if __name__ == "__main__":
+    for key, value in run(quick="--quick" in sys.argv[1:]).items():
+        print(f"  {key:<36} {value:10.3f}")
