@@ -6,6 +6,8 @@ Example:
     10.0
 """
 
+import typing
+
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._base import CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, URLTypes
 from ._breaker import BreakerRecord, BreakerStore, CircuitBreaker, CircuitState, MemoryBreakerStore
@@ -54,6 +56,22 @@ from ._upload import Upload
 from ._version import __version__
 from ._versioning import VersionHeader, Versioning, VersionPath, VersionQuery
 
+if typing.TYPE_CHECKING:
+    from ._otel import OpenTelemetry
+
+LAZY: typing.Final = frozenset({"OpenTelemetry"})
+"""Public names loaded on first use, so that ``import restwell`` stays light."""
+
+
+def __getattr__(name: str) -> typing.Any:
+    # OpenTelemetry support loads only when asked for: import restwell stays light.
+    if name == "OpenTelemetry":
+        from ._otel import OpenTelemetry  # noqa: PLC0415
+
+        return OpenTelemetry
+    raise AttributeError(f"module 'restwell' has no attribute {name!r}")
+
+
 __all__ = [
     "USE_CLIENT_DEFAULT",
     "APIKeyAuth",
@@ -92,6 +110,7 @@ __all__ = [
     "OAuth2RefreshToken",
     "OAuth2Token",
     "Observer",
+    "OpenTelemetry",
     "PermissionDeniedError",
     "ProgressCallback",
     "QueryParamTypes",

@@ -156,14 +156,16 @@ class Call:
         self.host = request.url.netloc.decode("ascii")
         if settings.retry_budget is not None and retry.max_retries:
             settings.retry_budget.record_request(self.host, now)
-        self.middleware = middleware
-        # The pool runs the middleware for every exchange of this call (see _pool.py), and
-        # an auth flow reports its token fetches to the call's observers.
-        request.extensions[CALL_EXTENSION] = self
         # Observers that want this call's routine events; asked once, here.
         self.observers: tuple[Observer, ...] = tuple(
             observer for observer in settings.observers if observer.enabled()
         )
+        # An enabled observer that is also a middleware (OpenTelemetry) runs outermost.
+        watching = tuple(o for o in self.observers if isinstance(o, Middleware))
+        self.middleware = watching + middleware if watching else middleware
+        # The pool runs the middleware for every exchange of this call (see _pool.py), and
+        # an auth flow reports its token fetches to the call's observers.
+        request.extensions[CALL_EXTENSION] = self
         if self.observers:
             self._notify(
                 self.observers,
@@ -190,6 +192,7 @@ class Call:
                 expires_at=None if deadline is None else deadline.expires_at,
             )
             self._context.attempt = max(self.attempts, 1)
+            self._context._redactor = self.redactor
         return self._context
 
     @property
@@ -323,11 +326,32 @@ class Call:
                 ),
             )
 
-    def abandon(self, now: float) -> None:
-        """The attempt ended without an outcome (cancelled): free a half-open trial slot."""
+    def abandon(self, now: float, exc: BaseException) -> None:
+        """The attempt ended without an outcome (cancelled, or ``exc`` raised above httpx).
+
+        Frees a half-open trial slot, and tells the observers how the call ended.
+        """
         breaker = self.settings.circuit_breaker
         if breaker is not None:
             breaker.release(self.host, now, on_change=self._circuit_changed)
+        if self.observers:
+            self._notify(
+                self.observers,
+                CallFinished(
+                    self.call_id,
+                    self.host,
+                    method=self.request.method,
+                    url=self.url,
+                    status=None,
+                    error=type(exc).__name__,
+                    attempts=self.attempts,
+                    elapsed=now - self.started,
+                    gave_up=False,
+                    from_cache=False,
+                    # restwell's own messages are redacted; another library's may not be.
+                    message=str(exc) if isinstance(exc, ClientError) else "",
+                ),
+            )
 
     def needs_body(self, response: httpx.Response) -> bool:
         """Whether the driver must read the body now, within the attempt (and its deadline).

@@ -369,8 +369,8 @@ class Client(BaseClient):
                 raw = self._attempt(call)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 wait = call.after_error(exc, _clock())
-            except BaseException:
-                call.abandon(_clock())
+            except BaseException as exc:
+                call.abandon(_clock(), exc)
                 raise
             else:
                 wait = call.after_response(raw, _clock())
@@ -713,8 +713,8 @@ class AsyncClient(BaseClient):
                 raw = await self._attempt(call)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 wait = call.after_error(exc, _clock())
-            except BaseException:
-                call.abandon(_clock())
+            except BaseException as exc:
+                call.abandon(_clock(), exc)
                 raise
             else:
                 wait = call.after_response(raw, _clock())

@@ -35,6 +35,8 @@ from typing import Any, Final, TypeAlias
 
 import httpx
 
+from ._redaction import Redactor
+
 __all__ = [
     "CALL_EXTENSION",
     "PIPELINE",
@@ -95,7 +97,7 @@ class CallContext:
         (1, None, {})
     """
 
-    __slots__ = ("_clock", "_expires_at", "attempt", "call_id", "method", "state")
+    __slots__ = ("_clock", "_expires_at", "_redactor", "attempt", "call_id", "method", "state")
 
     def __init__(
         self,
@@ -111,6 +113,7 @@ class CallContext:
         self.state: dict[str, Any] = {}
         self._expires_at = expires_at
         self._clock = clock
+        self._redactor: Redactor | None = None  # the call's, for restwell's own middleware
 
     @property
     def time_left(self) -> float | None:
@@ -335,6 +338,21 @@ def run_chain(
         URL('https://h/')
     """
     active: list[tuple[Middleware, MiddlewareFlow]] = []
+    try:
+        return (yield from _run(chain, request, context, active))
+    finally:
+        # Left early (the driver closed the flow: a cancellation): close what is still
+        # waiting at its yield, innermost first, so each can clean up in this context.
+        while active:
+            active.pop()[1].close()
+
+
+def _run(
+    chain: Sequence[Middleware],
+    request: httpx.Request,
+    context: CallContext,
+    active: list[tuple[Middleware, MiddlewareFlow]],
+) -> Generator[httpx.Request, httpx.Response, httpx.Response]:
     while True:
         # Down: start each middleware below the active ones with the request from above.
         response: httpx.Response | None = None
@@ -405,6 +423,9 @@ def drive(flow: Flow, send: Send) -> httpx.Response:
     except StopIteration as stop:
         result: httpx.Response = stop.value
         return result
+    except BaseException:
+        flow.close()  # interrupted: let every middleware clean up now, in this thread
+        raise
 
 
 async def adrive(flow: Flow, send: AsyncSend) -> httpx.Response:
@@ -431,3 +452,6 @@ async def adrive(flow: Flow, send: AsyncSend) -> httpx.Response:
     except StopIteration as stop:
         result: httpx.Response = stop.value
         return result
+    except BaseException:
+        flow.close()  # cancelled: let every middleware clean up now, in this task
+        raise
