@@ -12,9 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import restwell
 from restwell._budget import RetryBudget
+from restwell._retry import parse_retry_after
 
 FAST = restwell.Retry(max_retries=3, backoff_factor=0.01, jitter=False)
 
@@ -199,3 +202,79 @@ def test_circuit_opening_mid_call_after_transport_errors(raw_server: Any) -> Non
     assert isinstance(cause, restwell.ConnectionError)
     assert isinstance(cause.__cause__, httpx.TransportError)
     assert "opened during this call's retries" in str(info.value)
+
+
+# -- no raw builtin exception escapes: Retry-After and backoff ----------------------------
+
+ABSURD_DATES = [
+    "Fri, 31 Dec 99999 23:59:59 GMT",
+    "Fri, 31 Dec 999999999999999999999 23:59:59 GMT",
+    "Fri, 31 Dec 9999 23:59:59 +9999999999999",
+    "31 Dec 2020 99999999999999999999:00:00 GMT",
+    "Sat, 01 Jan 0001 00:00:00 GMT",
+]
+
+
+@pytest.mark.parametrize("value", ABSURD_DATES)
+def test_retry_after_with_an_absurd_date_is_unparseable_or_a_wait(value: str) -> None:
+    result = parse_retry_after({"retry-after": value}, time.time())
+    assert result is None or result >= 0
+
+
+def test_retry_after_far_future_date_is_a_huge_wait() -> None:
+    wait = parse_retry_after({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, 0.0)
+    assert wait == 253402300799.0
+
+
+@pytest.mark.parametrize("millis", ["1e400", "inf", "-inf", "nan", "-0", "1e-400", "0x10"])
+def test_retry_after_ms_non_finite_falls_back_to_retry_after(millis: str) -> None:
+    result = parse_retry_after({"retry-after-ms": millis, "retry-after": "9"}, 0.0)
+    assert result in (9.0, 0.0)  # "-0" and "1e-400" are zero milliseconds
+
+
+_DAY = st.sampled_from(["Mon", "Fri", "Sun", "Xyz", ""])
+_MONTH = st.sampled_from(["Jan", "Dec", "Feb", "Foo"])
+_NUMBER = st.integers(-(10**25), 10**25).map(str) | st.integers(0, 99).map(lambda n: f"{n:02d}")
+_ZONE = st.sampled_from(["GMT", "UTC", "", "-0000"]) | st.integers(-(10**15), 10**15).map(
+    lambda n: f"{n:+05d}"
+)
+
+
+@given(
+    date=st.tuples(_DAY, _NUMBER, _MONTH, _NUMBER, _NUMBER, _NUMBER, _NUMBER, _ZONE).map(
+        lambda p: f"{p[0]}, {p[1]} {p[2]} {p[3]} {p[4]}:{p[5]}:{p[6]} {p[7]}"
+    ),
+    millis=st.text(max_size=20) | st.floats().map(repr),
+    text=st.text(max_size=60),
+)
+def test_parse_retry_after_never_raises(date: str, millis: str, text: str) -> None:
+    for headers in ({"retry-after": date}, {"retry-after": text}, {"retry-after-ms": millis}):
+        result = parse_retry_after(headers, 1.7e9)
+        assert result is None or result >= 0
+
+
+@pytest.mark.parametrize("retry_number", [1024, 1025, 10**6, 10**18])
+def test_backoff_never_overflows(retry_number: int) -> None:
+    policy = restwell.Retry(backoff_factor=1e-300, backoff_max=30.0, jitter=False)
+    assert policy.backoff(retry_number) == 30.0
+    assert 15.0 <= restwell.Retry(backoff_max=30.0).backoff(retry_number, 0.5) <= 30.0
+
+
+def test_an_absurd_retry_after_from_the_server(server: str) -> None:
+    absurd = ABSURD_DATES[1]
+    with restwell.Client(server, retry=FAST) as client:
+        with pytest.raises(restwell.RateLimitError) as info:
+            client.get("/status/429", params={"retry_after": absurd})
+    assert info.value.retry_after is None
+    assert info.value.attempts == 4  # unparseable: the backoff applied
+
+
+@pytest.mark.anyio
+async def test_an_absurd_retry_after_from_the_server_async(server: str) -> None:
+    async with restwell.AsyncClient(server, retry=FAST) as client:
+        with pytest.raises(restwell.ServerError) as info:
+            await client.get("/status/503", params={"retry_after": ABSURD_DATES[2]})
+        with pytest.raises(restwell.ServerError, match="exceeds retry_after_max") as far:
+            await client.get("/status/503", params={"retry_after": "Fri, 31 Dec 9999 23:59:59 GMT"})
+    assert info.value.attempts == 4
+    assert far.value.attempts == 1
