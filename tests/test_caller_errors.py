@@ -278,3 +278,166 @@ async def test_an_absurd_retry_after_from_the_server_async(server: str) -> None:
             await client.get("/status/503", params={"retry_after": "Fri, 31 Dec 9999 23:59:59 GMT"})
     assert info.value.attempts == 4
     assert far.value.attempts == 1
+
+
+# -- URLs: a bad one is a ValueError before any I/O -----------------------------------------
+
+
+def _refusing_transport() -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:  # pragma: no cover - must not run
+        raise AssertionError("a request was sent")
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("/a\nb?token=s3cret", "'\\\\n'"),
+        ("/a\rb?token=s3cret", "'\\\\r'"),
+        ("/a\tb?token=s3cret", "'\\\\t'"),
+        ("https://user:s3cret@h/a\nb", "'\\\\n'"),
+        ("https://h:99999/x?token=s3cret", "port"),
+    ],
+)
+def test_an_invalid_url_is_a_value_error_without_secrets(url: str, problem: str) -> None:
+    with restwell.Client("https://h", transport=_refusing_transport()) as client:
+        with pytest.raises(ValueError, match=problem) as info:
+            client.get(url)
+    assert "is not a valid URL" in str(info.value)
+    assert "s3cret" not in str(info.value)
+    assert not isinstance(info.value, httpx.InvalidURL)
+
+
+@pytest.mark.anyio
+async def test_an_invalid_url_is_a_value_error_async() -> None:
+    async with restwell.AsyncClient("https://h", transport=_refusing_transport()) as client:
+        with pytest.raises(ValueError, match="is not a valid URL"):
+            await client.get("/a\nb")
+        with pytest.raises(ValueError, match="is not a valid URL"):
+            client.events("/a\nb")
+
+
+@pytest.mark.parametrize("version", ["v\n1", "v?1", "v#1"])
+def test_a_version_that_cannot_go_in_a_path_is_a_value_error(version: str) -> None:
+    with restwell.Client(
+        "https://h", versioning=restwell.VersionPath(), transport=_refusing_transport()
+    ) as client:
+        with pytest.raises(ValueError, match="api_version"):
+            client.get("/x", api_version=version)
+
+
+def test_url_errors_quote_the_url_redacted() -> None:
+    with restwell.Client(transport=_refusing_transport()) as client:
+        with pytest.raises(ValueError, match="relative") as relative:
+            client.get("/x?api_key=s3cret")
+        with pytest.raises(ValueError, match="http") as scheme:
+            client.get("ftp://user:s3cret@h/x")
+    assert "s3cret" not in str(relative.value)
+    assert "s3cret" not in str(scheme.value)
+
+
+def test_from_env_without_base_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOBASE_BASE_URL", raising=False)
+    with restwell.Client.from_env("nobase", transport=_refusing_transport()) as client:
+        with pytest.raises(ValueError, match="NOBASE_BASE_URL is not set"):
+            client.get("/x")
+        with pytest.raises(ValueError, match="NOBASE_BASE_URL"):
+            client.with_options(retry=1).get("/x")
+    with restwell.Client(transport=_refusing_transport()) as plain:
+        with pytest.raises(ValueError, match=r"no base_url$"):
+            plain.get("/x")
+
+
+@pytest.mark.anyio
+async def test_from_env_without_base_url_serves_absolute_urls_async(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOBASE_BASE_URL", raising=False)
+    async with restwell.AsyncClient.from_env("NOBASE") as client:
+        assert (await client.get(f"{server}/json")).status_code == 200
+        with pytest.raises(ValueError, match="NOBASE_BASE_URL"):
+            await client.get("/json")
+
+
+# -- query strings merge, as in requests ------------------------------------------------------
+
+URL_QUERY = "?a=1&a=2&c=url"
+CLIENT_PARAMS = {"c": "client", "k": "client"}
+REQUEST_PARAMS = {"c": "request", "r": "request"}
+
+
+def _expected(url_query: bool, client: bool, request: bool, version: bool) -> list[list[str]]:
+    pairs = [["a", "1"], ["a", "2"], ["c", "url"]] if url_query else []
+    if version:
+        pairs.append(["api-version", "v1"])
+    merged: dict[str, str] = {}
+    if client:
+        merged.update(CLIENT_PARAMS)
+    if request:
+        merged.update(REQUEST_PARAMS)  # a request's params replace the client's
+    pairs.extend([key, value] for key, value in merged.items())
+    return pairs
+
+
+COMBINATIONS = [
+    pytest.param(u, c, r, v, id=f"url{u:d}-client{c:d}-request{r:d}-version{v:d}")
+    for u in (False, True)
+    for c in (False, True)
+    for r in (False, True)
+    for v in (False, True)
+]
+
+
+def _client_options(client: bool, version: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"params": CLIENT_PARAMS if client else None}
+    if version:
+        options.update(versioning=restwell.VersionQuery(), api_version="v1")
+    return options
+
+
+@pytest.mark.parametrize(("url_query", "client", "request_", "version"), COMBINATIONS)
+def test_query_merge(
+    server: str, url_query: bool, client: bool, request_: bool, version: bool
+) -> None:
+    path = "/echo" + (URL_QUERY if url_query else "")
+    with restwell.Client(server, **_client_options(client, version)) as api:
+        sent = api.get(path, params=REQUEST_PARAMS if request_ else None).json()["query"]
+    assert sent == _expected(url_query, client, request_, version)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("url_query", "client", "request_", "version"), COMBINATIONS)
+async def test_query_merge_async(
+    server: str, url_query: bool, client: bool, request_: bool, version: bool
+) -> None:
+    path = "/echo" + (URL_QUERY if url_query else "")
+    async with restwell.AsyncClient(server, **_client_options(client, version)) as api:
+        response = await api.get(path, params=REQUEST_PARAMS if request_ else None)
+    assert response.json()["query"] == _expected(url_query, client, request_, version)
+
+
+def test_query_merge_details(server: str) -> None:
+    with restwell.Client(
+        server, params={"api-version": "old"}, versioning=restwell.VersionQuery()
+    ) as api:
+        # The version strategy's parameter goes in once, whatever params say.
+        sent = api.get("/echo?x=1", api_version="v2", params={"api-version": "p"}).json()
+        assert sent["query"] == [["x", "1"], ["api-version", "v2"]]
+        # Params that encode to nothing add nothing (not a trailing "&").
+        assert api.get("/echo?x=1", params={"e": []}).json()["query"] == [
+            ["x", "1"],
+            ["api-version", "old"],
+        ]
+        assert api.with_options(params=None).get("/echo?x=1", params={}).json()["query"] == [
+            ["x", "1"]
+        ]
+        # A percent-encoded URL query is kept byte for byte.
+        response = api.with_options(params=None).get("/echo?q=a%20b%2Bc", params={"n": "1 2"})
+    assert response.url.query == b"q=a%20b%2Bc&n=1+2"
+
+
+@pytest.mark.parametrize("client_class", [restwell.Client, restwell.AsyncClient])
+def test_a_base_url_port_out_of_range_is_a_value_error(client_class: type[Any]) -> None:
+    with pytest.raises(ValueError, match=r"base_url.*port out of range"):
+        client_class("https://h:70000/")
