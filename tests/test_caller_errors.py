@@ -6,6 +6,7 @@ charged to the retry budget; the breaker keeps the last error when it opens mid-
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 import restwell
 from restwell._budget import RetryBudget
+from restwell._config import MAX_SECONDS
 from restwell._retry import parse_retry_after
 
 FAST = restwell.Retry(max_retries=3, backoff_factor=0.01, jitter=False)
@@ -441,3 +443,47 @@ def test_query_merge_details(server: str) -> None:
 def test_a_base_url_port_out_of_range_is_a_value_error(client_class: type[Any]) -> None:
     with pytest.raises(ValueError, match=r"base_url.*port out of range"):
         client_class("https://h:70000/")
+
+
+# -- seconds arguments have a bound every clock can wait ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: restwell.Timeout(1e10), "timeout"),
+        (lambda: restwell.Timeout(read=MAX_SECONDS + 1), "timeout.read"),
+        (lambda: restwell.Timeout(total=1e10), "timeout.total"),
+        (lambda: restwell.Client(timeout=1e10), "timeout"),
+        (lambda: restwell.Retry(backoff_factor=1e10), "retry.backoff_factor"),
+        (lambda: restwell.Retry(backoff_max=1e10), "retry.backoff_max"),
+        (lambda: restwell.Retry(retry_after_max=1e10), "retry.retry_after_max"),
+        (lambda: restwell.Limits(keepalive_expiry=1e10), "limits.keepalive_expiry"),
+        (lambda: restwell.CircuitBreaker(recovery_timeout=1e10), "recovery_timeout"),
+    ],
+)
+def test_absurd_seconds_are_refused_at_construction(build: Any, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{re.escape(name)} must be at most 10000000 seconds"):
+        build()
+
+
+def test_absurd_event_stream_seconds_are_refused_before_io() -> None:
+    with restwell.Client("https://h", transport=_refusing_transport()) as client:
+        for option in ("reconnect_delay", "reconnect_delay_max", "idle_timeout"):
+            with pytest.raises(ValueError, match=f"^{option} must be at most"):
+                client.events("/feed", **{option: 1e10})
+
+
+def test_the_longest_timeout_works_on_a_real_call(server: str) -> None:
+    longest = restwell.Timeout(MAX_SECONDS, total=MAX_SECONDS)
+    with restwell.Client(server, timeout=longest) as client:
+        assert client.get("/json").status_code == 200
+        with client.stream("GET", "/stream/10") as response:
+            assert len(response.read()) == 10
+
+
+@pytest.mark.anyio
+async def test_the_longest_timeout_works_on_a_real_call_async(server: str) -> None:
+    longest = restwell.Timeout(MAX_SECONDS, total=MAX_SECONDS)
+    async with restwell.AsyncClient(server, timeout=longest) as client:
+        assert (await client.get("/json")).status_code == 200

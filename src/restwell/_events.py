@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 import httpx
 
-from ._config import USE_CLIENT_DEFAULT, Timeout
+from ._config import MAX_SECONDS, USE_CLIENT_DEFAULT, Timeout
 from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
 from ._headers import media_type
 from ._retry import parse_retry_after
@@ -71,6 +71,8 @@ def _check_seconds(name: str, value: object) -> float:
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     if not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if value > MAX_SECONDS:  # it feeds a sleep or a socket timeout: see MAX_SECONDS
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
     return float(value)
 
 
