@@ -20,6 +20,7 @@ import restwell
 from restwell._budget import RetryBudget
 from restwell._config import MAX_SECONDS
 from restwell._retry import parse_retry_after
+from servers import Request, TestApp
 
 FAST = restwell.Retry(max_retries=3, backoff_factor=0.01, jitter=False)
 
@@ -487,3 +488,48 @@ async def test_the_longest_timeout_works_on_a_real_call_async(server: str) -> No
     longest = restwell.Timeout(MAX_SECONDS, total=MAX_SECONDS)
     async with restwell.AsyncClient(server, timeout=longest) as client:
         assert (await client.get("/json")).status_code == 200
+
+
+# -- an event ID that is not ASCII survives the reconnection ----------------------------------
+
+SEEN_IDS: dict[str, list[bytes | None]] = {}
+
+
+async def sse_unicode_id(request: Request) -> None:
+    """Send one event with a UTF-8 ID; once a ``Last-Event-ID`` comes back, answer 204."""
+    header = request.header("last-event-id")
+    raw = None if header is None else header.encode("latin-1")  # the bytes on the wire
+    SEEN_IDS.setdefault(request.params["key"], []).append(raw)
+    await request.drain_body()
+    if raw is not None:
+        await request.respond(204)
+        return
+    await request.start(200, content_type="text/event-stream")
+    await request.write("id: café\ndata: one\n\n".encode(), more_body=False)
+
+
+@pytest.fixture
+def sse_url(server: str, server_app: TestApp) -> str:
+    if not any(route.handler is sse_unicode_id for route in server_app.routes):
+        server_app.add_route(r"/sse-unicode-id/(?P<key>[^/]+)", sse_unicode_id)
+    return f"{server}/sse-unicode-id/{uuid.uuid4().hex}"
+
+
+def test_a_non_ascii_event_id_is_sent_back_as_utf8(sse_url: str) -> None:
+    key = sse_url.rsplit("/", 1)[1]
+    with restwell.Client() as client:
+        events = list(client.events(sse_url, reconnect_delay=0))
+        assert [event.id for event in events] == ["café"]
+        assert SEEN_IDS[key] == [None, "café".encode()]
+        resumed = list(client.events(sse_url, last_event_id="naïve", headers={"X-A": "b"}))
+    assert resumed == []
+    assert SEEN_IDS[key][-1] == "naïve".encode()
+
+
+@pytest.mark.anyio
+async def test_a_non_ascii_event_id_is_sent_back_as_utf8_async(sse_url: str) -> None:
+    key = sse_url.rsplit("/", 1)[1]
+    async with restwell.AsyncClient() as client:
+        events = [event async for event in client.events(sse_url, reconnect_delay=0)]
+    assert [event.id for event in events] == ["café"]
+    assert SEEN_IDS[key] == [None, "café".encode()]
