@@ -28,7 +28,7 @@ from ._retry import Retry, RetryTypes, coerce_retry
 from ._serialization import JSONDumps, JSONLoads, default_json, encode_json
 from ._tls import CertTypes, VerifyTypes
 from ._version import __version__
-from ._versioning import VersionHeader, Versioning, VersionPath
+from ._versioning import VersionHeader, Versioning, VersionPath, VersionQuery
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
@@ -85,6 +85,9 @@ _POOL_OPTIONS: Final = frozenset(
     }
 )
 
+_MAX_PORT: Final = 65535
+"""httpx accepts any port number; a socket's connect() raises OverflowError beyond this."""
+
 _URL_CACHE_SIZE: Final = 512
 """Distinct URL strings a client remembers joined (more are joined on every call)."""
 
@@ -136,6 +139,8 @@ def _check_base_url(value: object) -> httpx.URL | None:
         raise ValueError(
             f"base_url must be an absolute http:// or https:// URL, got {str(value)!r}"
         )
+    if url.port is not None and url.port > _MAX_PORT:
+        raise ValueError(f"base_url {str(value)!r} is not a valid URL: port out of range")
     if url.query or url.fragment:
         raise ValueError("base_url must not carry a query or fragment; use params= instead")
     # Relative paths are appended to the base path, so it must end in "/" (as in httpx).
@@ -330,6 +335,8 @@ class BaseClient:
 
     _settings: ClientSettings
     _parent: BaseClient | None = None
+    # The prefix of a client built by from_env, for errors that a missing variable explains.
+    _env_prefix: str | None = None
     _options: dict[str, Any]
     _pool: Any
     _owns_pool: bool
@@ -511,6 +518,7 @@ class BaseClient:
         clone._options = options
         clone._settings = ClientSettings(options, self._pool.headers)
         clone._share_pool(self._pool)
+        clone._env_prefix = self._env_prefix
         # The pool belongs to the original: keep it alive (and open) while the copy lives.
         clone._parent = self
         return clone
@@ -521,7 +529,8 @@ class BaseClient:
 
         Reads ``{PREFIX}_BASE_URL``, ``_API_KEY``, ``_TOKEN``, ``_USERNAME`` / ``_PASSWORD``,
         ``_TIMEOUT`` and ``_CA_BUNDLE``. Each is optional; one that is set but empty raises a
-        ``ValueError`` naming it.
+        ``ValueError`` naming it. Without ``{PREFIX}_BASE_URL`` (or ``base_url=``) the client
+        takes absolute URLs only: a relative one raises a ``ValueError`` naming the variable.
 
         Example:
             >>> import os, restwell
@@ -564,7 +573,11 @@ class BaseClient:
         if (ca_bundle := env("CA_BUNDLE")) is not None:
             options["verify"] = ca_bundle
         options.update(overrides)
-        return cls(**options)
+        client = cls(**options)
+        # Without {PREFIX}_BASE_URL the client still serves absolute URLs; a relative one
+        # then fails naming the variable (see _join_url).
+        client._env_prefix = prefix
+        return client
 
     def __repr__(self) -> str:
         settings = self._settings
@@ -587,15 +600,34 @@ class BaseClient:
         return self._join_url(url)
 
     def _join_url(self, url: URLTypes) -> httpx.URL:
-        merged = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        try:
+            merged = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            # A CR, LF or TAB in a path built from data, a bad port...: misuse, refused
+            # before any I/O with a ValueError rather than httpx's own exception.
+            raise ValueError(f"url {self._shown(url)!r} is not a valid URL: {exc}") from None
         if merged.is_relative_url:
             base = self._settings.base_url
             if base is None:
-                raise ValueError(f"url {str(url)!r} is relative and the client has no base_url")
+                hint = ""
+                if self._env_prefix is not None:
+                    hint = (
+                        f" (it was built by from_env({self._env_prefix!r}) and the "
+                        f"environment variable {self._env_prefix}_BASE_URL is not set)"
+                    )
+                raise ValueError(
+                    f"url {self._shown(url)!r} is relative and the client has no base_url{hint}"
+                )
             return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
         if merged.scheme not in ("http", "https"):
-            raise ValueError(f"url {str(url)!r} must use http:// or https://")
+            raise ValueError(f"url {self._shown(url)!r} must use http:// or https://")
+        if merged.port is not None and merged.port > _MAX_PORT:
+            raise ValueError(f"url {self._shown(url)!r} is not a valid URL: port out of range")
         return merged
+
+    def _shown(self, url: URLTypes) -> str:
+        """``url`` as an error message may quote it: it may carry credentials or a token."""
+        return self._settings.redactor.text(str(url))
 
     def _prepare(
         self,
@@ -665,9 +697,21 @@ class BaseClient:
             request_headers["Idempotency-Key"] = idempotency_key
             has_key = True
 
-        merged_params = params
+        merged_params = params or None  # httpx drops the URL's query even for params={}
         if settings.params is not None:
             merged_params = settings.params.merge(params) if params else settings.params
+        if merged_params and full_url.query:
+            # httpx.Request(params=...) replaces the URL's own query (httpx 0.28). Keep it and
+            # add the params after it, as requests does: a key in both appears twice.
+            query = httpx.QueryParams(merged_params)
+            if version is not None and isinstance(settings.versioning, VersionQuery):
+                # VersionQuery put the version in the URL: it goes in once, over any value
+                # the params give its name.
+                query = query.remove(settings.versioning.name)
+            if query:
+                added = str(query).encode("ascii")
+                full_url = full_url.copy_with(query=full_url.query + b"&" + added)
+            merged_params = None
 
         jar = self._pool.cookies
         merged_cookies: httpx.Cookies | None = None

@@ -57,6 +57,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Final, NoReturn, Protocol, TypeVar, runtime_checkable
 
+from ._config import MAX_SECONDS
+
 __all__ = [
     "HALF_OPEN_RETRY_AFTER",
     "Admission",
@@ -449,6 +451,8 @@ def _check_seconds(name: str, value: object) -> float:
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if value > MAX_SECONDS:  # callers sleep the CircuitOpenError's retry_after
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
     return float(value)
 
 

@@ -26,8 +26,10 @@ import httpx
 
 from ._deadline import Deadline, TotalTimeout
 from ._exceptions import (
+    MADE_HERE,
     CircuitOpenError,
     ClientError,
+    HTTPError,
     RequestInfo,
     TimeoutError,
     error_for_status,
@@ -76,6 +78,19 @@ def _is_certificate_error(exc: BaseException) -> bool:
     return False
 
 
+def _is_host_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says something about the host (or the network to it).
+
+    The one classification of errors: a transport failure (refused, reset, DNS, TLS,
+    timeout, a peer breaking HTTP) is the host's: it counts against the host's circuit and
+    may be retried. An error made on this side (``MADE_HERE``: an illegal header, a scheme
+    no transport speaks), a redirect loop or an undecodable body is not: another attempt
+    would fail the same way, so it is neither retried, nor counted, nor charged to the
+    retry budget.
+    """
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, MADE_HERE)
+
+
 class Call:
     """The state and decisions of one call (all its attempts)."""
 
@@ -91,6 +106,7 @@ class Call:
         "follow_redirects",
         "has_key",
         "host",
+        "last",
         "middleware",
         "note",
         "observers",
@@ -151,6 +167,9 @@ class Call:
         self._call_id: str | None = None
         self._context: CallContext | None = None
         self._url: str | None = None
+        # The outcome of the last attempt when another one follows it: the cause of an
+        # error that ends the call before that next attempt is sent.
+        self.last: httpx.Response | httpx.HTTPError | httpx.StreamError | None = None
         # Breakers and budgets are kept per host *and port*: two services on one machine
         # fail independently.
         self.host = request.url.netloc.decode("ascii")
@@ -301,15 +320,34 @@ class Call:
             wait = breaker.admit(self.host, now, on_change=self._circuit_changed)
             if wait is not None:
                 info = self.info()
+                if self.last is None:
+                    error = CircuitOpenError(
+                        f"the circuit for {self.host} is open after repeated failures; "
+                        f"refused {info} without sending it (retry in {wait:.1f} s)",
+                        retry_after=wait,
+                        request=info,
+                        attempts=self.attempts,
+                    )
+                    self._finished(now, error=error, gave_up=True)
+                    raise error
+                # The circuit opened between two attempts of this call: the last failure
+                # is what the caller needs to see, kept as the cause.
+                last = self.last
+                reason = (
+                    f"{last.status_code} {last.reason_phrase}"
+                    if isinstance(last, httpx.Response)
+                    else type(last).__name__
+                )
                 error = CircuitOpenError(
-                    f"the circuit for {self.host} is open after repeated failures; "
-                    f"refused {info} without sending it (retry in {wait:.1f} s)",
+                    f"the circuit for {self.host} opened during this call's retries; refused "
+                    f"to retry {info} after {self.attempts} attempt(s), the last one ending "
+                    f"in {reason} (retry in {wait:.1f} s)",
                     retry_after=wait,
                     request=info,
                     attempts=self.attempts,
                 )
                 self._finished(now, error=error, gave_up=True)
-                raise error
+                raise error from self._last_error(info)
         self.attempts += 1
         self.attempt_started = now
         if self._context is not None:
@@ -325,6 +363,16 @@ class Call:
                     attempt=self.attempts,
                 ),
             )
+
+    def _last_error(self, info: RequestInfo) -> ClientError:
+        """Restwell's error for the last attempt's outcome (see ``last``)."""
+        last = self.last
+        assert last is not None
+        if isinstance(last, httpx.Response):
+            return self._status_error(last, info)
+        error = map_httpx_error(last, request=info, attempts=self.attempts, redactor=self.redactor)
+        error.__cause__ = last
+        return error
 
     def abandon(self, now: float, exc: BaseException) -> None:
         """The attempt ended without an outcome (cancelled, or ``exc`` raised above httpx).
@@ -433,6 +481,7 @@ class Call:
         if not self._wait_fits(wait, now):
             return None
         self._retry_scheduled(f"{status} {response.reason_phrase}", wait)
+        self.last = response
         return wait
 
     def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
@@ -446,21 +495,24 @@ class Call:
         )
         if self.observers:
             self._attempt_finished(now, None, exc)
+        host_failure = _is_host_failure(exc) and not total_expired
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            if isinstance(exc, httpx.TransportError) and not total_expired:
-                # Only what says the host is unwell: not our deadline, not a redirect loop.
+            if host_failure:
+                # Only what says the host is unwell: not our deadline, not our own mistake.
                 breaker.record(self.host, now, None, exc, on_change=self._circuit_changed)
             else:
                 # No verdict on the host: free a trial slot.
                 breaker.release(self.host, now, on_change=self._circuit_changed)
         if total_expired:
             self._raise_total(now, exc)
-        retryable = isinstance(exc, httpx.TransportError) and not _is_certificate_error(exc)
+        # A failed certificate check is the host's, but every attempt meets the same one.
+        retryable = host_failure and not _is_certificate_error(exc)
         if retryable and self._may_retry(sent=not isinstance(exc, _NOT_SENT), now=now):
             wait = self.retry.backoff(self.attempts, random.random())  # noqa: S311
             if self._wait_fits(wait, now):
                 self._retry_scheduled(type(exc).__name__, wait)
+                self.last = exc
                 return wait
         info = self.info()
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
@@ -493,14 +545,7 @@ class Call:
         )
         if self.raises_for(response):
             info = self.info()
-            result._request_info = info
-            error = error_for_status(
-                result,
-                request=info,
-                attempts=self.attempts,
-                retry_after=parse_retry_after(response.headers, time.time()),
-                redactor=self.redactor,
-            )
+            error = self._status_error(response, info, result)
             error._extend_message(suffix=self.note)
             # A status the retry policy retries that is still there is a failure the
             # library could not handle; any other status is the server's answer.
@@ -514,6 +559,25 @@ class Call:
         if self.observers:
             self._finished(now, response=response)
         return result
+
+    def _status_error(
+        self, response: httpx.Response, info: RequestInfo, result: Response | None = None
+    ) -> HTTPError:
+        if result is None:
+            result = Response(
+                response,
+                attempts=self.attempts,
+                json_loads=self.settings.json_loads,
+                redactor=self.redactor,
+            )
+        result._request_info = info
+        return error_for_status(
+            result,
+            request=info,
+            attempts=self.attempts,
+            retry_after=parse_retry_after(response.headers, time.time()),
+            redactor=self.redactor,
+        )
 
     # -- events -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Final, Literal
 import httpx
 
 __all__ = [
+    "MAX_SECONDS",
     "USE_CLIENT_DEFAULT",
     "Limits",
     "Timeout",
@@ -57,12 +58,23 @@ USE_CLIENT_DEFAULT: Final = UseClientDefault()
 """Marks a per-request argument as "not given": the client's value applies."""
 
 
+MAX_SECONDS: Final = 10_000_000.0
+"""The longest duration any seconds argument takes (about 115 days).
+
+Larger values do not mean "forever": ``time.sleep(1e10)`` and a socket timeout of ``1e10``
+raise ``OverflowError`` (their C clocks end near 2 ** 63 nanoseconds), and ``select``-based
+waits give up even earlier. ``None`` is the way to say "no limit".
+"""
+
+
 def check_non_negative(name: str, value: object, *, allow_none: bool = True) -> float | None:
-    """Return ``value`` as a float after checking it is a finite number >= 0 (or ``None``).
+    """Return ``value`` as a float after checking it is a number in ``[0, MAX_SECONDS]``.
+
+    ``None`` passes through when ``allow_none``.
 
     Raises:
         TypeError: ``value`` is not a number (``bool`` is refused too).
-        ValueError: ``value`` is negative, NaN or infinite.
+        ValueError: ``value`` is negative, NaN, infinite or above :data:`MAX_SECONDS`.
     """
     if value is None and allow_none:
         return None
@@ -70,6 +82,11 @@ def check_non_negative(name: str, value: object, *, allow_none: bool = True) -> 
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if value > MAX_SECONDS:
+        raise ValueError(
+            f"{name} must be at most {MAX_SECONDS:.0f} seconds (about 115 days), got {value!r}"
+            + ("; pass None for no limit" if allow_none else "")
+        )
     return float(value)
 
 

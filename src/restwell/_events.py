@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 import httpx
 
-from ._config import USE_CLIENT_DEFAULT, Timeout
+from ._config import MAX_SECONDS, USE_CLIENT_DEFAULT, Timeout
 from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
 from ._headers import media_type
 from ._retry import parse_retry_after
@@ -71,6 +71,8 @@ def _check_seconds(name: str, value: object) -> float:
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     if not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if value > MAX_SECONDS:  # it feeds a sleep or a socket timeout: see MAX_SECONDS
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
     return float(value)
 
 
@@ -295,12 +297,16 @@ def prepare_events(
 
 
 def _connect_options(state: EventStreamState, options: dict[str, Any]) -> dict[str, Any]:
-    headers = httpx.Headers(state.request_headers())
+    wanted = state.request_headers()
+    last_id = wanted.pop("Last-Event-ID", None)
+    headers = httpx.Headers(wanted)
     if options["headers"] is not None:
         headers.update(options["headers"])
-        last_id = state.decoder.last_event_id
-        if last_id:  # the stream's own ID wins over one the caller passed at the start
-            headers["Last-Event-ID"] = last_id
+    if last_id is not None:  # the stream's own ID wins over one the caller passed at the start
+        # A WHATWG ID is any string without NUL, CR or LF (the parser drops others) read
+        # from a UTF-8 stream, so "id: café" is valid, and httpx would encode a str value as
+        # ASCII and raise. As UTF-8 bytes, the server gets back the bytes it sent.
+        headers.update(httpx.Headers([(b"Last-Event-ID", last_id.encode("utf-8"))]))
     return {
         **options,
         "headers": headers,

@@ -453,6 +453,16 @@ _TIMEOUT_KINDS: Final[dict[type[httpx.TimeoutException], TimeoutKind]] = {
 }
 
 
+MADE_HERE: Final = (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.StreamError)
+"""httpx errors made on this side, not the host's failures (see ``restwell._call``).
+
+h11 refused to write the request (an illegal header name or value, more body than the
+declared Content-Length), the URL or a redirect the caller followed has a scheme no transport
+speaks, a stream was used twice. Mapped to a plain :class:`ClientError`: not a
+:class:`ConnectionError`, which callers (and ``events()``) take as worth another try.
+"""
+
+
 def map_httpx_error(
     exc: httpx.HTTPError | httpx.StreamError,
     *,
@@ -475,6 +485,12 @@ def map_httpx_error(
         kind = _TIMEOUT_KINDS.get(type(exc), "read")
         return TimeoutError(
             f"{kind} timeout for {request}: {detail}", kind=kind, request=request, attempts=attempts
+        )
+    if isinstance(exc, MADE_HERE):
+        return ClientError(
+            f"{type(exc).__name__} for {request} (an error on this side, not the host's): {detail}",
+            request=request,
+            attempts=attempts,
         )
     if isinstance(exc, httpx.TransportError | httpx.DecodingError):
         # Transport errors cover refused, reset, DNS, TLS, proxy and protocol failures;

@@ -52,6 +52,11 @@ IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"
 
 DEFAULT_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
+# The exponent stops growing at the largest power of two a float holds: 2.0 ** 1024 raises
+# OverflowError (from retry number 1025 on), while any product with 2.0 ** 1023 that is too
+# large for a float is merely inf, which backoff_max then caps.
+_MAX_DOUBLINGS: Final = 1023
+
 
 def _frozen_upper(name: str, values: Collection[str]) -> frozenset[str]:
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
@@ -123,7 +128,8 @@ class Retry:
             >>> Retry(backoff_factor=1.0).backoff(3, random=0.0)
             2.0
         """
-        base = min(self.backoff_max, self.backoff_factor * 2.0 ** (retry_number - 1))
+        doublings = min(retry_number - 1, _MAX_DOUBLINGS)
+        base = min(self.backoff_max, self.backoff_factor * 2.0**doublings)
         if self.jitter:
             return base * (0.5 + random / 2.0)
         return base
@@ -170,7 +176,9 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers, now: float) ->
     """Seconds the server asks to wait, from ``retry-after-ms`` or ``Retry-After``.
 
     ``now`` is the current wall-clock time (``time.time()``), used for the HTTP-date form.
-    A date in the past means "now" (0 seconds). Anything unparseable gives ``None``.
+    A date in the past means "now" (0 seconds); a date far in the future a wait as long
+    (which ``retry_after_max`` then refuses). Anything unparseable (a year or zone out of
+    range, a non-finite number) gives ``None``: whatever a server sends, this never raises.
 
     Example:
         >>> parse_retry_after({"retry-after": "7"}, now=0.0)
@@ -198,8 +206,12 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers, now: float) ->
     try:
         # parsedate_to_datetime reads IMF-fixdate, RFC 850 and asctime dates alike.
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # asctime carries no zone; HTTP dates are always GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - now
+    # The date parser raises TypeError, ValueError, IndexError or OverflowError (a year or
+    # a zone offset beyond C's ranges) on garbage; a server's header must never reach the
+    # caller as a builtin exception, so any failure means "no usable Retry-After".
+    except Exception:
         return None
-    if when.tzinfo is None:  # asctime carries no zone; HTTP dates are always GMT
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return max(0.0, when.timestamp() - now)
+    return max(0.0, seconds)

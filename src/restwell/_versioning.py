@@ -51,7 +51,10 @@ class VersionPath:
         path = url.path
         if path.startswith(base_path):
             path = f"{base_path}{version.strip('/')}/{path[len(base_path) :]}"
-        return url.copy_with(path=path)
+        try:
+            return url.copy_with(path=path)
+        except httpx.InvalidURL as exc:  # a "?", "#" or control character in the version
+            raise ValueError(f"api_version {version!r} cannot go in a URL path: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
