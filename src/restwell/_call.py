@@ -35,6 +35,7 @@ from ._exceptions import (
     map_httpx_error,
 )
 from ._logging import log_exchange, logger
+from ._oauth2 import AUTH_HINT, failed_token_request
 from ._response import ProgressCallback, Response
 from ._retry import Retry, parse_retry_after
 
@@ -256,9 +257,11 @@ class Call:
             and deadline is not None
             and deadline.remaining(now) <= 0.001
         )
+        # A failed OAuth2 token request is the identity provider's failure, not the host's.
+        idp = failed_token_request(exc, self.redactor)
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            if isinstance(exc, httpx.TransportError) and not total_expired:
+            if isinstance(exc, httpx.TransportError) and not total_expired and idp is None:
                 # Only what says the host is unwell: not our deadline, not a redirect loop.
                 breaker.record(self.host, now, None, exc)
             else:
@@ -271,8 +274,10 @@ class Call:
             if self._wait_fits(wait, now):
                 self._log_retry(type(exc).__name__, wait)
                 return wait
-        info = self.info()
+        info = self.info() if idp is None else idp
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
+        if idp is not None:
+            error._extend_message(prefix=f"OAuth2 token request for {self.info()} failed: ")
         error._extend_message(suffix=self.note)
         self._log_failure(error)
         raise error from exc
@@ -310,7 +315,7 @@ class Call:
                 retry_after=parse_retry_after(response.headers, time.time()),
                 redactor=self.redactor,
             )
-            error._extend_message(suffix=self.note)
+            error._extend_message(suffix=self.note + response.extensions.get(AUTH_HINT, ""))
             self._log_failure(error)
             raise error
         if logger.isEnabledFor(logging.INFO):
