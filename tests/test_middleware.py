@@ -494,3 +494,69 @@ def test_mounts_route_by_url_and_keep_middleware(server: str) -> None:
         with pytest.raises(ValueError, match="mounts"):
             c.with_options(mounts={})
     assert log[0] == "t> 1 /x"
+
+
+# -- OAuth2: the retry after a refresh is an exchange of its own; token requests are not -------
+
+
+@pytest.fixture
+def oauth_base(server_app: TestApp, server: str) -> str:
+    key = uuid.uuid4().hex
+    server_app.oauth.register(key, "client-app", "s3cret", refresh_token=f"rt0-{key}")
+    return f"{server}/oauth/{key}"
+
+
+class Tokens(restwell.Observer):
+    def __init__(self) -> None:
+        self.fetched: list[restwell.TokenFetched] = []
+
+    def on_event(self, event: restwell.Event) -> None:
+        if isinstance(event, restwell.TokenFetched):
+            self.fetched.append(event)
+
+
+OAUTH_LOG = [
+    "t> 1 /oauth/{key}/resource",
+    "<t 200",
+    "t> 1 /oauth/{key}/revoke",
+    "<t 204",
+    "t> 1 /oauth/{key}/resource",
+    "<t 401",
+    "t> 1 /oauth/{key}/resource",
+    "<t 200",
+]
+
+
+def check_oauth(log: list[str], base: str, tokens: Tokens) -> None:
+    key = base.rsplit("/", 1)[1]
+    assert [line.replace(key, "{key}") for line in log] == OAUTH_LOG  # no token request
+    assert [t.refreshed for t in tokens.fetched] == [False, True]
+    assert all(t.token_url == f"{base}/token" for t in tokens.fetched)
+    assert "s3cret" not in repr(tokens.fetched)
+
+
+def test_the_retry_after_an_oauth2_refresh_is_seen_sync(oauth_base: str) -> None:
+    log: list[str] = []
+    tokens = Tokens()
+    auth = restwell.OAuth2ClientCredentials(f"{oauth_base}/token", "client-app", "s3cret")
+    with restwell.Client(
+        oauth_base, auth=auth, middleware=[Trace("t", log)], observers=[tokens]
+    ) as c:
+        c.get("resource")
+        c.post("revoke")
+        assert c.get("resource").json()["token_number"] == 2
+    check_oauth(log, oauth_base, tokens)
+
+
+@pytest.mark.anyio
+async def test_the_retry_after_an_oauth2_refresh_is_seen_async(oauth_base: str) -> None:
+    log: list[str] = []
+    tokens = Tokens()
+    auth = restwell.OAuth2ClientCredentials(f"{oauth_base}/token", "client-app", "s3cret")
+    async with restwell.AsyncClient(
+        oauth_base, auth=auth, middleware=[Trace("t", log)], observers=[tokens]
+    ) as c:
+        await c.get("resource")
+        await c.post("revoke")
+        assert (await c.get("resource")).json()["token_number"] == 2
+    check_oauth(log, oauth_base, tokens)

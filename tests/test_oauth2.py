@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -13,7 +19,7 @@ import pytest
 import restwell
 from restwell._exceptions import RequestInfo
 from restwell._oauth2 import _TokenCache, parse_token_response, refresh_deadline
-from servers import TestApp
+from servers import TestApp, run_uvicorn
 
 INFO = RequestInfo("POST", "https://idp.example.com/token")
 CONCURRENT_CALLS = 100
@@ -420,3 +426,319 @@ def test_invalidate_forces_a_new_token(server_app: TestApp, oauth: tuple[str, st
         auth.invalidate()
         assert client.get("resource").json()["token_number"] == 2
     assert server_app.oauth.stats(key)["token_requests"] == 2
+
+
+# -- under load: a revoked token, pools smaller than the concurrency ------------------------
+
+LOAD_CALLS = 200
+LOAD_CONCURRENCY = 100
+LOAD_POOL = restwell.Limits(max_connections=50)
+REVOKE_AT = 60
+
+
+def test_revoked_token_under_load_sync(server_app: TestApp, oauth: tuple[str, str]) -> None:
+    key, base = oauth
+    auth = credentials(base)
+    started = time.monotonic()
+    with restwell.Client(
+        base, auth=auth, limits=LOAD_POOL, timeout=restwell.Timeout(total=20)
+    ) as client:
+        done = itertools.count(1)
+
+        def call(_: int) -> int:
+            result: int = client.get("resource").json()["token_number"]
+            if next(done) == REVOKE_AT:  # mid-run: 100 calls in flight hold the old token
+                server_app.oauth.revoke_all(key)
+            return result
+
+        with ThreadPoolExecutor(max_workers=LOAD_CONCURRENCY) as pool:
+            numbers = list(pool.map(call, range(LOAD_CALLS)))
+    elapsed = time.monotonic() - started
+    assert set(numbers) <= {1, 2}
+    assert 2 in numbers
+    assert server_app.oauth.stats(key)["token_requests"] <= 2
+    assert auth.token_requests <= 2
+    assert elapsed < 10
+
+
+@pytest.mark.anyio
+async def test_revoked_token_under_load_async(server_app: TestApp, oauth: tuple[str, str]) -> None:
+    key, base = oauth
+    auth = credentials(base)
+    numbers: list[int] = []
+    started = time.monotonic()
+    async with restwell.AsyncClient(
+        base, auth=auth, limits=LOAD_POOL, timeout=restwell.Timeout(total=20)
+    ) as client:
+        limiter = anyio.CapacityLimiter(LOAD_CONCURRENCY)
+
+        async def call() -> None:
+            async with limiter:
+                numbers.append((await client.get("resource")).json()["token_number"])
+            if len(numbers) == REVOKE_AT:  # mid-run: 100 calls in flight hold the old token
+                server_app.oauth.revoke_all(key)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(LOAD_CALLS):
+                group.start_soon(call)
+    elapsed = time.monotonic() - started
+    assert len(numbers) == LOAD_CALLS
+    assert set(numbers) == {1, 2}
+    assert server_app.oauth.stats(key)["token_requests"] <= 2
+    assert elapsed < 10
+
+
+# -- a sync fetch and the event loop ------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_sync_token_fetch_does_not_block_the_event_loop(
+    server_app: TestApp, oauth: tuple[str, str]
+) -> None:
+    key, base = oauth
+    auth = credentials(base, "?delay=1.5")  # one object for both clients, as documented
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            before = time.monotonic()
+            await anyio.sleep(0.02)
+            lags.append(time.monotonic() - before - 0.02)
+
+    sync_numbers: list[int] = []
+    with restwell.Client(base, auth=auth) as sync_client:
+        thread = threading.Thread(
+            target=lambda: sync_numbers.append(sync_client.get("resource").json()["token_number"])
+        )
+        thread.start()
+        try:
+            with anyio.fail_after(10):
+                while server_app.oauth.stats(key)["token_requests"] == 0:
+                    await anyio.sleep(0.01)  # the thread is fetching, holding the lock
+            async with restwell.AsyncClient(base, auth=auth) as client:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(ticker)
+                    number = (await client.get("resource")).json()["token_number"]
+                    group.cancel_scope.cancel()
+        finally:
+            thread.join(10)
+    assert (number, sync_numbers) == (1, [1])
+    assert server_app.oauth.stats(key)["token_requests"] == 1  # one flight for both sides
+    assert len(lags) > 20
+    assert max(lags) < 0.2
+
+
+# -- an API that refuses fresh tokens -----------------------------------------------------
+
+
+@pytest.fixture
+def other_audience(server_app: TestApp, server: str) -> str:
+    """An API whose tokens come from another registration: it refuses every token of ours."""
+    key = uuid.uuid4().hex
+    server_app.oauth.register(key, "someone-else", "x")
+    return f"{server}/oauth/{key}"
+
+
+def test_an_api_refusing_fresh_tokens_is_not_flooded_sync(
+    server_app: TestApp, oauth: tuple[str, str], other_audience: str
+) -> None:
+    key, base = oauth
+    clock = FakeClock()
+    auth = credentials(base, clock=clock)
+    with restwell.Client(other_audience, auth=auth) as client:
+        for _ in range(20):
+            with pytest.raises(restwell.AuthenticationError) as info:
+                client.get("resource")
+            assert info.value.status_code == 401
+            assert "rejected a freshly issued OAuth2 token" in str(info.value)
+            assert "audience and scope" in str(info.value)
+        assert server_app.oauth.stats(key)["token_requests"] == 2
+        clock.now += auth.rejection_cooldown  # the cool-down is over: one more try
+        with pytest.raises(restwell.AuthenticationError, match="freshly issued"):
+            client.get("resource")
+        assert server_app.oauth.stats(key)["token_requests"] == 3
+        # raise_for_status=False: the 401 is returned, still without a new token.
+        assert client.get("resource", raise_for_status=False).status_code == 401
+    assert server_app.oauth.stats(key)["token_requests"] == 3
+
+
+@pytest.mark.anyio
+async def test_an_api_refusing_fresh_tokens_is_not_flooded_async(
+    server_app: TestApp, oauth: tuple[str, str], other_audience: str
+) -> None:
+    key, base = oauth
+    auth = credentials(base)
+    errors: list[restwell.AuthenticationError] = []
+    async with restwell.AsyncClient(other_audience, auth=auth) as client:
+
+        async def call() -> None:
+            try:
+                await client.get("resource")
+            except restwell.AuthenticationError as error:
+                errors.append(error)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(call)
+    assert len(errors) == 20
+    assert all("freshly issued" in str(error) for error in errors)
+    assert server_app.oauth.stats(key)["token_requests"] == 2
+
+
+def test_a_revoked_token_is_replaced_during_a_cool_down(
+    server_app: TestApp, oauth: tuple[str, str], other_audience: str
+) -> None:
+    _, base = oauth
+    auth = credentials(base)
+    with restwell.Client(other_audience, auth=auth) as refused:
+        with pytest.raises(restwell.AuthenticationError, match="freshly issued"):
+            refused.get("resource")
+    with restwell.Client(base, auth=auth) as client:
+        # Token 2 was never accepted, but the right API accepts it: it is not a refusal.
+        assert client.get("resource").json()["token_number"] == 2
+        client.post("revoke")
+        # An accepted token that is refused later was revoked: replaced at once.
+        assert client.get("resource").json()["token_number"] == 3
+
+
+# -- the total deadline -------------------------------------------------------------------
+
+
+def test_total_deadline_bounds_the_wait_for_another_threads_fetch(
+    oauth: tuple[str, str],
+) -> None:
+    _, base = oauth
+    auth = credentials(base, "?delay=3")
+    with restwell.Client(base, auth=auth) as client, ThreadPoolExecutor(1) as pool:
+        fetching = pool.submit(client.get, "resource")
+        time.sleep(0.3)  # the other thread holds the lock for 3 s
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError, match="total timeout of 1 s") as info:
+            client.get("resource", timeout=restwell.Timeout(total=1))
+        elapsed = time.monotonic() - started
+        assert fetching.result(timeout=10).json()["token_number"] == 1
+    assert info.value.kind == "total"
+    assert elapsed < 1.5
+
+
+def test_total_deadline_bounds_a_slow_token_request_sync(oauth: tuple[str, str]) -> None:
+    _, base = oauth
+    with restwell.Client(base, auth=credentials(base, "?delay=3")) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError) as info:
+            client.get("resource", timeout=restwell.Timeout(total=1))
+    assert info.value.kind == "total"
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.anyio
+async def test_total_deadline_bounds_the_wait_for_another_fetch_async(
+    oauth: tuple[str, str],
+) -> None:
+    _, base = oauth
+    auth = credentials(base, "?delay=3")
+    with restwell.Client(base, auth=auth) as sync_client, ThreadPoolExecutor(1) as pool:
+        fetching = pool.submit(sync_client.get, "resource")
+        await anyio.sleep(0.3)
+        async with restwell.AsyncClient(base, auth=auth) as client:
+            started = time.monotonic()
+            with pytest.raises(restwell.TimeoutError) as info:
+                await client.get("resource", timeout=restwell.Timeout(total=1))
+            elapsed = time.monotonic() - started
+        fetching.result(timeout=10)
+    assert info.value.kind == "total"
+    assert elapsed < 1.5
+
+
+# -- the identity provider's failures are its own -----------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_token_endpoint_is_not_the_apis_failure_sync(
+    server_app: TestApp, oauth: tuple[str, str]
+) -> None:
+    key, base = oauth
+    token_url = f"http://127.0.0.1:{closed_port()}/token"
+    auth = restwell.OAuth2ClientCredentials(token_url, "client-app", "s3cret:&+")
+    breaker = restwell.CircuitBreaker(failure_threshold=2)
+    host = httpx.URL(base).netloc.decode()
+    with restwell.Client(base, auth=auth, circuit_breaker=breaker, retry=1) as client:
+        for _ in range(4):
+            with pytest.raises(restwell.ConnectionError) as info:
+                client.get("resource")
+            assert str(info.value).startswith(f"OAuth2 token request for GET {base}/resource")
+            assert f"ConnectError for POST {token_url}" in str(info.value)
+            assert info.value.request == RequestInfo("POST", token_url)
+            assert info.value.attempts == 2  # retried per the retry policy
+        assert breaker.state(host, time.monotonic()) == restwell.CircuitState.CLOSED
+    assert "s3cret" not in str(info.value)
+    assert server_app.oauth.stats(key)["resource_requests"] == 0
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_token_endpoint_is_not_the_apis_failure_async(
+    server_app: TestApp, oauth: tuple[str, str]
+) -> None:
+    key, base = oauth
+    token_url = f"http://127.0.0.1:{closed_port()}/token"
+    auth = restwell.OAuth2ClientCredentials(token_url, "client-app", "s3cret:&+")
+    breaker = restwell.CircuitBreaker(failure_threshold=1)
+    host = httpx.URL(base).netloc.decode()
+    async with restwell.AsyncClient(base, auth=auth, circuit_breaker=breaker, retry=0) as client:
+        for _ in range(3):
+            with pytest.raises(restwell.ConnectionError, match=f"for POST {token_url}"):
+                await client.get("resource")
+        assert breaker.state(host, time.monotonic()) == restwell.CircuitState.CLOSED
+    assert server_app.oauth.stats(key)["resource_requests"] == 0
+
+
+@pytest.fixture(scope="module")
+def other_server(server_app: TestApp) -> Iterator[str]:
+    """The same app on another port: another origin."""
+    with run_uvicorn(server_app) as url:
+        yield url
+
+
+def redirecting_token_url(server: str, target: str) -> str:
+    return f"{server}/redirect-to?status=307&url={quote(target, safe='')}"
+
+
+def test_token_requests_do_not_follow_redirects_sync(
+    server_app: TestApp, oauth: tuple[str, str], server: str, other_server: str
+) -> None:
+    key, base = oauth
+    token_url = redirecting_token_url(server, f"{other_server}/oauth/{key}/token")
+    # "post": the secret is in the form, which a followed 307 would re-post elsewhere.
+    auth = restwell.OAuth2ClientCredentials(
+        token_url, "client-app", "s3cret:&+", client_auth="post"
+    )
+    with restwell.Client(base, auth=auth, follow_redirects=True) as client:
+        with pytest.raises(restwell.ValidationError, match="307 Temporary Redirect") as info:
+            client.get("resource")
+    assert "do not follow redirects" in str(info.value)
+    assert info.value.request is not None
+    assert info.value.request.url.startswith(f"{server}/redirect-to")
+    assert "s3cret" not in str(info.value)
+    stats = server_app.oauth.stats(key)
+    assert (stats["token_requests"], stats["resource_requests"]) == (0, 0)
+
+
+@pytest.mark.anyio
+async def test_token_requests_do_not_follow_redirects_async(
+    server_app: TestApp, oauth: tuple[str, str], server: str, other_server: str
+) -> None:
+    key, base = oauth
+    token_url = redirecting_token_url(server, f"{other_server}/oauth/{key}/token")
+    auth = restwell.OAuth2ClientCredentials(token_url, "client-app", "s3cret:&+")
+    async with restwell.AsyncClient(base, auth=auth) as client:
+        with pytest.raises(restwell.ValidationError, match="do not follow redirects"):
+            await client.get("resource")
+    assert server_app.oauth.stats(key)["token_requests"] == 0
+    # The API's own redirects are still followed, the token request's marker is not on them.
+    async with restwell.AsyncClient(base, auth=credentials(base)) as client:
+        assert (await client.get(f"{server}/redirect/1")).status_code == 200

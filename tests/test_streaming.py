@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -345,6 +347,35 @@ def test_retry_rewinds_an_upload_and_restarts_its_progress(server: str) -> None:
         result = client.put(f"/flaky/{key}", params={"fail": 1}, content=body).json()
     assert result == {"attempts": 2, "idempotency_key": None, "body": "abc" * 10}
     assert seen == [30, 30]
+
+
+def test_total_deadline_bounds_a_slow_upload_generator_sync(server: str) -> None:
+    def slow() -> Iterator[bytes]:
+        for _ in range(6):
+            time.sleep(0.5)
+            yield b"x" * 10
+
+    with restwell.Client(server) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError) as info:
+            client.post("upload", content=slow(), timeout=restwell.Timeout(total=1))
+    assert info.value.kind == "total"
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.anyio
+async def test_total_deadline_bounds_a_slow_upload_generator_async(server: str) -> None:
+    async def slow() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            await anyio.sleep(0.5)
+            yield b"x" * 10
+
+    async with restwell.AsyncClient(server) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.TimeoutError) as info:
+            await client.post("upload", content=slow(), timeout=restwell.Timeout(total=1))
+    assert info.value.kind == "total"
+    assert time.monotonic() - started < 1.5
 
 
 def test_generator_upload_is_never_retried(server: str) -> None:

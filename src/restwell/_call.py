@@ -37,6 +37,7 @@ from ._exceptions import (
 )
 from ._logging import logger
 from ._middleware import CALL_EXTENSION, CallContext, Middleware
+from ._oauth2 import AUTH_HINT, failed_token_request
 from ._observe import (
     AttemptFinished,
     AttemptStarted,
@@ -46,6 +47,7 @@ from ._observe import (
     Event,
     Observer,
     RetryScheduled,
+    TokenFetched,
     new_call_id,
 )
 from ._response import ProgressCallback, Response
@@ -495,10 +497,13 @@ class Call:
         )
         if self.observers:
             self._attempt_finished(now, None, exc)
-        host_failure = _is_host_failure(exc) and not total_expired
+        # A failed OAuth2 token request is the identity provider's failure, not the host's.
+        idp = failed_token_request(exc, self.redactor)
+        # A failure of a remote host (the API's, or the identity provider's) ...
+        remote_failure = _is_host_failure(exc) and not total_expired
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            if host_failure:
+            if remote_failure and idp is None:  # ... of the host this breaker guards
                 # Only what says the host is unwell: not our deadline, not our own mistake.
                 breaker.record(self.host, now, None, exc, on_change=self._circuit_changed)
             else:
@@ -507,15 +512,17 @@ class Call:
         if total_expired:
             self._raise_total(now, exc)
         # A failed certificate check is the host's, but every attempt meets the same one.
-        retryable = host_failure and not _is_certificate_error(exc)
+        retryable = remote_failure and not _is_certificate_error(exc)
         if retryable and self._may_retry(sent=not isinstance(exc, _NOT_SENT), now=now):
             wait = self.retry.backoff(self.attempts, random.random())  # noqa: S311
             if self._wait_fits(wait, now):
                 self._retry_scheduled(type(exc).__name__, wait)
                 self.last = exc
                 return wait
-        info = self.info()
+        info = self.info() if idp is None else idp
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
+        if idp is not None:
+            error._extend_message(prefix=f"OAuth2 token request for {self.info()} failed: ")
         error._extend_message(suffix=self.note)
         self._finished(now, error=error, gave_up=True)
         raise error from exc
@@ -546,7 +553,7 @@ class Call:
         if self.raises_for(response):
             info = self.info()
             error = self._status_error(response, info, result)
-            error._extend_message(suffix=self.note)
+            error._extend_message(suffix=self.note + response.extensions.get(AUTH_HINT, ""))
             # A status the retry policy retries that is still there is a failure the
             # library could not handle; any other status is the server's answer.
             self._finished(
@@ -580,6 +587,22 @@ class Call:
         )
 
     # -- events -----------------------------------------------------------------------
+
+    def token_fetched(self, token_url: str, *, refreshed: bool, expires_in: float | None) -> None:
+        """An auth flow fetched a token for this call (``token_url`` already redacted)."""
+        observers = self.settings.observers
+        if observers:
+            host = httpx.URL(token_url).netloc.decode("ascii")
+            self._notify(
+                observers,
+                TokenFetched(
+                    self.call_id,
+                    host,
+                    token_url=token_url,
+                    refreshed=refreshed,
+                    expires_in=expires_in,
+                ),
+            )
 
     def _retry_scheduled(self, reason: str, wait: float) -> None:
         # Rare and important: every observer hears of it, enabled for routine events or not.

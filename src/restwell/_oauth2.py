@@ -9,9 +9,19 @@ Everything that decides is shared and pure: :class:`_TokenCache` (is the cached 
 good at ``now``? which generation is it?), :func:`parse_token_response` (RFC 6749 §5.1 and
 §5.2), :func:`refresh_deadline` (``expires_in`` minus a margin) and :meth:`_OAuth2Auth._steps`
 (apply the token, refresh once after a 401 and retry). The two drivers,
-``sync_auth_flow`` and ``async_auth_flow``, only take a lock and read bodies: a
-``threading.Lock`` for threads, an ``anyio.Lock`` per event loop for tasks, so that however
-many calls find the token stale at once, one token request is made (single flight).
+``sync_auth_flow`` and ``async_auth_flow``, only take locks and read bodies, so that however
+many calls find the token stale at once, on however many threads and event loops, one token
+request is made (single flight; see :meth:`_OAuth2Auth._acquire_async` for how tasks share
+the threads' lock without blocking their event loop). A 401 response is read and closed
+before its call waits for a new token: a waiting call holds no connection, so the token
+request always finds one, even when more calls than the pool has connections were rejected
+at once.
+
+The token request is marked (``_pool.TOKEN_REQUEST``): it never follows a redirect (a 3xx is
+an error naming the token endpoint), and when it fails in transit the error names the token
+endpoint and the API host's circuit breaker does not count it. An API that refuses even a
+token fetched for it (wrong audience or scope) gets no new token for
+``_OAuth2Auth.rejection_cooldown`` seconds, rather than one per call.
 
 No library was a fit: authlib's httpx integration subclasses ``httpx.Client`` (restwell owns
 its pool) and has no single flight; httpx-oauth targets the authorization-code flow.
@@ -37,6 +47,7 @@ import anyio.lowlevel
 import httpx
 
 from ._auth import _check_secret, env_value
+from ._deadline import TotalTimeout
 from ._exceptions import (
     AuthenticationError,
     RequestInfo,
@@ -45,19 +56,29 @@ from ._exceptions import (
     error_for_status,
 )
 from ._logging import logger
-from ._redaction import DEFAULT_REDACTOR
+from ._middleware import CALL_EXTENSION
+from ._pool import TOKEN_REQUEST
+from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._response import Response
+from ._sync_deadline import DEADLINE
 
 __all__ = [
+    "AUTH_HINT",
     "OAuth2ClientCredentials",
     "OAuth2RefreshToken",
     "OAuth2Token",
+    "failed_token_request",
     "parse_token_response",
     "refresh_deadline",
 ]
 
 ClientAuthMethod = Literal["basic", "post"]
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+AUTH_HINT: Final = "restwell.auth_hint"
+"""Response extension: a sentence the call adds to the message of the error it raises."""
+# How often a task polls the threads' lock while another thread fetches (seconds).
+_POLL_FIRST: Final = 0.005
+_POLL_MAX: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -135,6 +156,14 @@ def parse_token_response(response: httpx.Response, info: RequestInfo) -> OAuth2T
     """
     if response.status_code >= 400:
         raise _token_error(response, info)
+    if response.status_code >= 300:
+        # Token requests never follow redirects (see _pool): the secrets stay with token_url.
+        raise ValidationError(
+            f"OAuth2 token request {info} was answered with {response.status_code} "
+            f"{response.reason_phrase}; token requests do not follow redirects, so set "
+            "token_url to the token endpoint itself",
+            request=info,
+        )
     try:
         body = json.loads(response.content)
     except ValueError:
@@ -176,17 +205,81 @@ def parse_token_response(response: httpx.Response, info: RequestInfo) -> OAuth2T
     )
 
 
+def failed_token_request(exc: BaseException, redactor: Redactor) -> RequestInfo | None:
+    """The token endpoint, if ``exc`` is the failure of an OAuth2 token request in transit.
+
+    Such a failure is the identity provider's: the call's error names it, and the API
+    host's circuit breaker does not count it.
+
+    Example:
+        >>> request = httpx.Request("POST", "https://idp/token", extensions={TOKEN_REQUEST: 1})
+        >>> failed_token_request(httpx.ConnectError("refused", request=request),
+        ...                      DEFAULT_REDACTOR)
+        RequestInfo(method='POST', url='https://idp/token')
+    """
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # not a RequestError, or one without a request
+        return None
+    if isinstance(request, httpx.Request) and request.extensions.get(TOKEN_REQUEST):
+        return RequestInfo.from_httpx(request, redactor)
+    return None
+
+
 class _TokenCache:
     """The current token, when to replace it, and its generation; swapped as one tuple.
 
     Pure: callers pass ``now``. Reading one attribute is atomic, so the fast path (a fresh
-    token) takes no lock; writers hold the driver's lock.
+    token) takes no lock; writers hold the driver's lock. It also remembers the newest
+    generation the API accepted, and until when the API is known to refuse fresh tokens.
     """
 
-    __slots__ = ("entry",)
+    __slots__ = ("accepted", "cooled", "entry", "refetched", "refused", "refusing_until")
 
     def __init__(self) -> None:
         self.entry: tuple[OAuth2Token, float | None, int] | None = None
+        self.accepted = 0  # the newest generation the API accepted
+        self.refused = 0  # the newest generation a 401 rejected
+        self.refetched = 0  # the newest generation fetched to replace a rejected one
+        self.cooled = 0  # the generation whose refusal started the last cool-down
+        self.refusing_until = float("-inf")
+
+    def accept(self, generation: int) -> None:
+        """The API accepted generation ``generation`` (a response other than 401)."""
+        # Unlocked: a lost race only keeps a smaller value, which is harmless.
+        self.accepted = max(self.accepted, generation)
+
+    def refuses_fresh(self, generation: int, now: float, cooldown: float, retried: bool) -> bool:
+        """Whether a 401 for ``generation`` means the API refuses even fresh tokens.
+
+        Then no new token is fetched until ``cooldown`` seconds from the first such 401. It
+        is one when the API never accepted ``generation`` and that token was itself fetched
+        after a 401 (by this call, ``retried``, or by another). An accepted token refused
+        later was revoked or expired: it is replaced at once.
+
+        Example:
+            >>> cache = _TokenCache()
+            >>> _ = cache.store(OAuth2Token("a"), 0.0, 0.0)
+            >>> cache.refuses_fresh(1, 0.0, 30.0, retried=False)  # maybe a race: refetch
+            False
+            >>> cache.reject(1)
+            >>> _ = cache.store(OAuth2Token("b"), 0.0, 0.0)
+            >>> cache.refuses_fresh(2, 0.0, 30.0, retried=True)
+            True
+            >>> cache.refuses_fresh(2, 29.0, 30.0, retried=False)
+            True
+            >>> cache.refuses_fresh(2, 30.0, 30.0, retried=False)  # cooled down: try again
+            False
+        """
+        if generation <= self.accepted:
+            return False
+        if now < self.refusing_until:
+            return True
+        if retried or (generation == self.refetched and generation != self.cooled):
+            self.refusing_until = now + cooldown
+            self.cooled = generation
+            return True
+        return False
 
     def current(self, now: float, rejected: int | None) -> tuple[OAuth2Token, int] | None:
         """The token to use, or ``None`` when a new one must be fetched.
@@ -203,13 +296,20 @@ class _TokenCache:
         return token, generation
 
     def reject(self, generation: int | None) -> None:
-        """Mark the token stale if it is still generation ``generation`` (``None``: any)."""
+        """Mark the token stale if it is still generation ``generation`` (``None``: any).
+
+        A generation is the one a 401 rejected; ``None`` is a caller's ``invalidate()``.
+        """
         entry = self.entry
         if entry is not None and generation in (None, entry[2]):
             self.entry = (entry[0], float("-inf"), entry[2])
+            if generation is not None:
+                self.refused = generation
 
     def store(self, token: OAuth2Token, now: float, margin: float) -> tuple[OAuth2Token, int]:
         generation = self.entry[2] + 1 if self.entry is not None else 1
+        if self.entry is not None and self.entry[2] == self.refused:
+            self.refetched = generation
         self.entry = (token, refresh_deadline(now, token.expires_in, margin), generation)
         return token, generation
 
@@ -283,6 +383,9 @@ class _OAuth2Auth(httpx.Auth):
         self._timeouts = httpx.Timeout(_check_positive("timeout", timeout)).as_dict()
         # A caller waits for another's token request at most as long as that one may take.
         self._lock_wait = 4 * timeout
+        # Only the threads' lock single-flights the fetch; this one only guards the dict of
+        # per-loop locks and is never held while waiting for anything.
+        self._async_locks_guard = threading.Lock()
         self._margin = float(refresh_margin)
         if self._margin < 0:
             raise ValueError(f"refresh_margin must not be negative, got {refresh_margin!r}")
@@ -301,8 +404,19 @@ class _OAuth2Auth(httpx.Auth):
     def _accept(self, token: OAuth2Token) -> None:
         """Hook: a new token arrived (called under the lock)."""
 
+    rejection_cooldown: float = 30.0
+    """Seconds without a new token after the API refused a freshly fetched one."""
+
     def _token_request(self, request: httpx.Request) -> httpx.Request:
         self.token_requests += 1
+        timeouts = self._timeouts
+        expires = DEADLINE.get()  # a sync call's total deadline (AsyncClient cancels instead)
+        if expires is not None:
+            left = max(expires - time.monotonic(), 0.001)
+            timeouts = {
+                phase: left if value is None or value > left else value
+                for phase, value in timeouts.items()
+            }
         form = self._grant()
         headers = {"Accept": "application/json"}
         if "user-agent" in request.headers:
@@ -323,19 +437,17 @@ class _OAuth2Auth(httpx.Auth):
             self._token_url,
             data=form,
             headers=headers,
-            extensions={"timeout": self._timeouts},
+            extensions={"timeout": timeouts, TOKEN_REQUEST: True},
         )
 
-    def _store(self, response: httpx.Response) -> tuple[OAuth2Token, int]:
+    def _store(
+        self, response: httpx.Response, request: httpx.Request, *, refreshed: bool
+    ) -> tuple[OAuth2Token, int]:
         token = parse_token_response(response, self._info)
         self._accept(token)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "fetched an OAuth2 access token from %s (expires in %s s)",
-                self._info.url,
-                "?" if token.expires_in is None else f"{token.expires_in:g}",
-                extra={"url": self._info.url, "method": "POST"},
-            )
+        call = request.extensions.get(CALL_EXTENSION)
+        if call is not None:  # the restwell call this token was fetched for: its observers
+            call.token_fetched(self._info.url, refreshed=refreshed, expires_in=token.expires_in)
         return self._cache.store(token, self._clock(), self._margin)
 
     def _steps(self, request: httpx.Request) -> Generator[_NeedToken | httpx.Request, Any, None]:
@@ -346,16 +458,71 @@ class _OAuth2Auth(httpx.Auth):
         # RFC 6750 §3.1: 401 means the token is invalid or expired. The server refused the
         # request, so sending it again cannot repeat a write; a body that cannot be replayed
         # (a stream) is not resent and the 401 stands.
+        cache = self._cache
         if response.status_code != 401:
+            cache.accept(generation)
             return
+        if cache.refuses_fresh(generation, self._clock(), self.rejection_cooldown, False):
+            self._explain_refusal(response)
+            return
+        # Calls starting from now wait for the new token rather than send a doomed request.
+        cache.reject(generation)
         if not isinstance(request.stream, httpx.ByteStream):
-            self._cache.reject(generation)  # the next call starts with a new token
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("OAuth2 token rejected with 401; fetching a new one and retrying once")
-        token, _ = yield _NeedToken(generation)
+        token, generation = yield _NeedToken(generation)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
-        yield request
+        response = yield request
+        if response.status_code != 401:
+            cache.accept(generation)
+        elif cache.refuses_fresh(generation, self._clock(), self.rejection_cooldown, True):
+            # Fetching more would only make one token request per call.
+            self._explain_refusal(response)
+
+    def _explain_refusal(self, response: httpx.Response) -> None:
+        response.extensions[AUTH_HINT] = (
+            f" (the API rejected a freshly issued OAuth2 token from {self._info}: check the "
+            f"token's audience and scope; no new token is requested for "
+            f"{self.rejection_cooldown:g} s)"
+        )
+
+    def _acquire_sync(self) -> None:
+        """Take the threads' lock, waiting no longer than the call's total deadline allows."""
+        wait = self._lock_wait
+        expires = DEADLINE.get()  # set by Client around each attempt of a call with a total
+        if expires is not None:
+            wait = min(wait, max(expires - time.monotonic(), 0.0))
+        if self._thread_lock.acquire(timeout=wait):
+            return
+        if expires is not None and time.monotonic() >= expires - 0.001:
+            raise TotalTimeout(f"the total deadline passed while waiting for {self._info}")
+        raise self._lock_timeout()
+
+    async def _acquire_async(self) -> anyio.Lock:
+        """Take this loop's lock, then the threads' lock, without blocking the event loop.
+
+        The threads' lock makes one token request for every thread and every event loop.
+        A task must not block on it (a thread's fetch would freeze the loop), and handing
+        the wait to a worker thread is unsafe (a cancelled wait would leave the lock taken
+        by nobody), so the task polls it. Only the one task holding its loop's
+        ``anyio.Lock`` polls, and only while another thread or loop is fetching. The
+        call's total deadline is AsyncClient's cancel scope around the whole attempt.
+        """
+        lock = self._async_lock()
+        with anyio.move_on_after(self._lock_wait) as scope:
+            await lock.acquire()
+            try:
+                delay = _POLL_FIRST
+                while not self._thread_lock.acquire(blocking=False):
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, _POLL_MAX)
+            except BaseException:
+                lock.release()
+                raise
+        if scope.cancelled_caught:
+            raise self._lock_timeout()
+        return lock
 
     def _lock_timeout(self) -> TimeoutError:
         return TimeoutError(
@@ -376,8 +543,7 @@ class _OAuth2Auth(httpx.Auth):
             if isinstance(step, _NeedToken):
                 found = self._cache.current(self._clock(), step.rejected)
                 if found is None:
-                    if not self._thread_lock.acquire(timeout=self._lock_wait):
-                        raise self._lock_timeout()
+                    self._acquire_sync()
                     try:
                         found = self._cache.current(self._clock(), step.rejected)
                         if found is None:
@@ -386,12 +552,20 @@ class _OAuth2Auth(httpx.Auth):
                                 response.read()
                             finally:
                                 response.close()
-                            found = self._store(response)
+                            found = self._store(
+                                response, request, refreshed=step.rejected is not None
+                            )
                     finally:
                         self._thread_lock.release()
                 step = steps.send(found)
             else:
                 response = yield step
+                if response.status_code == 401:
+                    # Give the connection back before waiting for a token (see the module).
+                    try:
+                        response.read()
+                    finally:
+                        response.close()
                 try:
                     step = steps.send(response)
                 except StopIteration:
@@ -400,7 +574,7 @@ class _OAuth2Auth(httpx.Auth):
     def _async_lock(self) -> anyio.Lock:
         # One lock per event loop: an anyio.Lock belongs to the loop that first waits on it.
         loop = anyio.lowlevel.current_token().native_token
-        with self._thread_lock:
+        with self._async_locks_guard:
             lock = self._async_locks.get(loop)
             if lock is None:
                 lock = self._async_locks[loop] = anyio.Lock()
@@ -416,11 +590,7 @@ class _OAuth2Auth(httpx.Auth):
             if isinstance(step, _NeedToken):
                 found = self._cache.current(self._clock(), step.rejected)
                 if found is None:
-                    lock = self._async_lock()
-                    with anyio.move_on_after(self._lock_wait) as scope:
-                        await lock.acquire()
-                    if scope.cancelled_caught:
-                        raise self._lock_timeout()
+                    lock = await self._acquire_async()
                     try:
                         found = self._cache.current(self._clock(), step.rejected)
                         if found is None:
@@ -429,12 +599,20 @@ class _OAuth2Auth(httpx.Auth):
                                 await response.aread()
                             finally:
                                 await response.aclose()
-                            found = self._store(response)
+                            found = self._store(
+                                response, request, refreshed=step.rejected is not None
+                            )
                     finally:
+                        self._thread_lock.release()
                         lock.release()
                 step = steps.send(found)
             else:
                 response = yield step
+                if response.status_code == 401:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
                 try:
                     step = steps.send(response)
                 except StopIteration:

@@ -12,6 +12,11 @@ httpx strips only ``Authorization`` when a redirect leaves the origin; an API ke
 to the other host. These subclasses strip every secret header on a cross-origin hop.
 Overriding httpx's ``_redirect_headers`` hook is the smallest change that keeps httpx's own
 redirect handling (history, cookies, method changes) intact; httpx is pinned below 1.0.
+
+A request an auth flow makes for itself (an OAuth2 token request, marked with the
+:data:`TOKEN_REQUEST` extension) never follows a redirect, whatever the call's
+``follow_redirects``: httpx drives an auth flow's requests through the same redirect loop as
+the API request, and a redirect would re-post the client secret to wherever it points.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from ._logfilter import SENDING
 from ._middleware import CALL_EXTENSION, adrive, drive, run_chain
 from ._redaction import DEFAULT_REDACTOR
 
-__all__ = ["AsyncPool", "Pool"]
+__all__ = ["TOKEN_REQUEST", "AsyncPool", "Pool"]
+
+TOKEN_REQUEST = "restwell.token_request"  # noqa: S105 - an extension's name, not a secret
+"""Request extension marking an auth flow's own request to an identity provider."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAMES_LOCK = threading.Lock()
@@ -54,6 +62,16 @@ class _StripSecretsOnRedirect:
             for name in self.secret_headers:
                 headers.pop(name, None)
         return headers
+
+    def _send_handling_redirects(
+        self, request: httpx.Request, follow_redirects: bool, history: list[httpx.Response]
+    ) -> Any:
+        # Sync or async alike: the async parent returns a coroutine, awaited by the caller.
+        if request.extensions.get(TOKEN_REQUEST):
+            follow_redirects = False
+        return super()._send_handling_redirects(  # type: ignore[misc]
+            request, follow_redirects=follow_redirects, history=history
+        )
 
 
 class Pool(_StripSecretsOnRedirect, httpx.Client):

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
+
+from ._deadline import TotalTimeout
+from ._sync_deadline import DEADLINE
 
 if TYPE_CHECKING:
     from ._response import ProgressCallback
@@ -232,11 +236,28 @@ class UploadStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         self._replay()
-        return self._upload.iter_chunks()
+        expires = DEADLINE.get()  # set by Client for a call with a total deadline
+        if expires is None:
+            return self._upload.iter_chunks()
+        return _until(self._upload.iter_chunks(), expires)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         self._replay()
         return self._upload.aiter_chunks()
+
+
+def _until(chunks: Iterator[bytes], expires: float) -> Iterator[bytes]:
+    """Stop an upload at the call's total deadline, checked after each chunk.
+
+    Each socket write is capped at the time left (see ``_sync_deadline``), but the time
+    spent in the caller's generator between chunks is not a socket operation: a generator
+    slower than the deadline would otherwise keep the call going. (``AsyncClient`` is
+    stopped by its cancel scope wherever it waits.)
+    """
+    for chunk in chunks:
+        if time.monotonic() >= expires:
+            raise TotalTimeout("the total deadline passed while the request body was produced")
+        yield chunk
 
 
 def encode_body(content: Any, *, is_async: bool) -> tuple[UploadStream, dict[str, str]]:

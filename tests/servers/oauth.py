@@ -190,8 +190,13 @@ class OAuthServer:
             {"token_number": int(token.rsplit("-", 1)[1]), "body": body.decode("utf-8")}
         )
 
+    def revoke_all(self, key: str) -> None:
+        """Invalidate every access token issued to ``key`` so far (as ``POST .../revoke``)."""
+        with self._lock:
+            self._clients[key].access_tokens.clear()
+
     async def revoke(self, request: Request) -> None:
         await request.drain_body()
-        with self._lock:
-            self._client(request).access_tokens.clear()
+        self._client(request)  # 404 for an unknown key
+        self.revoke_all(request.params["key"])
         await request.respond(204)
