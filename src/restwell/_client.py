@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -288,7 +288,7 @@ class Client(BaseClient):
         api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
         idempotency_key: str | bool | None = None,
         extensions: dict[str, Any] | None = None,
-    ) -> Iterator[ServerSentEvent]:
+    ) -> Generator[ServerSentEvent, None, None]:
         r"""Iterate over a server-sent event stream, reconnecting the way ``EventSource`` does.
 
         After the stream ends or breaks, or stays silent longer than ``idle_timeout``, the
@@ -659,7 +659,7 @@ class AsyncClient(BaseClient):
         api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
         idempotency_key: str | bool | None = None,
         extensions: dict[str, Any] | None = None,
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         r"""Async iterator over a reconnecting event stream; see :meth:`Client.events`.
 
         Close it when leaving the loop early (``contextlib.aclosing``), so that the

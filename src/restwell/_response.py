@@ -614,6 +614,12 @@ class Response:
         unions, TypedDicts, dataclasses. An empty body is validated as ``None``. Needs the
         ``pydantic`` extra: ``pip install "restwell[pydantic]"``.
 
+        Typing: a class or a generic alias (``User``, ``list[User]``) types the result
+        precisely. A union (``User | None``, ``Optional[User]``) is, as a value, a
+        ``types.UnionType`` whose members type checkers cannot see, so the result is ``Any``
+        (mypy shows ``Any | User``): annotate the variable, ``user: User | None =
+        response.parse(User | None)``.
+
         Raises:
             ValidationError: the body is not JSON or does not match ``type_``; the message
                 names the failing fields (never the body), ``.errors`` has pydantic's list.
