@@ -42,7 +42,7 @@ __all__ = ["AsyncClient", "Client"]
 _clock = time.monotonic
 
 
-class Client(BaseClient):
+class Client(BaseClient[httpx.BaseTransport]):
     """A synchronous REST client: retries, a total deadline, clear errors, one pool.
 
     Safe to share between threads. Use it as a context manager, or call :meth:`close`.
@@ -78,7 +78,8 @@ class Client(BaseClient):
             orjson when installed, else the standard library, with extra types (models,
             dataclasses, datetimes, UUIDs, Decimals, enums).
         json_loads: Deserializer for JSON responses (same default).
-        transport: An httpx transport (``httpx.MockTransport`` in tests).
+        transport: An ``httpx.BaseTransport`` (``AsyncClient``: ``httpx.AsyncBaseTransport``;
+            ``httpx.MockTransport`` is both, for tests). Another kind is a ``TypeError``.
         redactor: A :class:`Redactor` naming extra secret headers, query parameters and
             body fields to hide from logs and errors (the defaults are always hidden
             unless you pass a ``Redactor`` built without them).
@@ -501,7 +502,7 @@ async def _aread_body(raw: httpx.Response) -> None:
         raise
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
     """The asynchronous twin of :class:`Client`: the same arguments, the same behaviour.
 
     Safe to share between tasks; runs on asyncio and trio. Use ``async with``, or call

@@ -247,7 +247,7 @@ class EventStreamState:
 
 
 def prepare_events(
-    client: BaseClient,
+    client: BaseClient[Any],
     method: str,
     url: Any,
     *,

@@ -54,7 +54,7 @@ def sync_usage() -> None:
         del user, typed
         # A union is a value of type types.UnionType (or a typing special form): neither
         # checker can see its members there, so parse() types it as Any (mypy shows
-        # "Any | User" for "User | None"), never as a type that drops the None. Annotate
+        # "Any | User" for "User | None"), never the first member alone. Annotate
         # the variable to get the precise type:
         assert_type(response.parse(Optional[User]), Any)  # noqa: UP045 - what users write
         assert_type(response.parse(Union[User, None]), Any)  # noqa: UP007

@@ -1,5 +1,9 @@
 """Checked by mypy --strict (not run): the public API types as users will write it."""
 
+# Every "type: ignore" below marks an error the checkers must report (mypy warns about an
+# unused one in strict mode; this makes pyright do the same).
+# pyright: reportUnnecessaryTypeIgnoreComment=true
+
 from __future__ import annotations
 
 import contextlib
@@ -44,6 +48,10 @@ def sync_usage() -> None:
         client.put("/f", content=restwell.Upload(b"x", progress=lambda sent, total: None))
         other = client.with_options(timeout=restwell.Timeout(total=30))
         assert_type(other, restwell.Client)
+    # Each client takes only a transport it can drive (MockTransport is both kinds).
+    restwell.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))).close()
+    restwell.Client(transport=httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+    restwell.AsyncClient(transport=httpx.HTTPTransport())  # type: ignore[arg-type]
     env_client = restwell.Client.from_env("MYAPI")
     assert_type(env_client, restwell.Client)
     env_client.close()
