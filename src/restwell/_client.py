@@ -228,11 +228,19 @@ class Client(BaseClient[httpx.BaseTransport]):
         and on failure the temporary file is removed. With ``resume=True`` it is kept as
         ``.<name>.part`` instead, and the next ``download(..., resume=True)`` asks for the
         rest with ``Range`` (starting over when the server ignores the range). A status
-        >= 400 always raises (an error body is never saved as the file).
+        >= 400 always raises (an error body is never saved as the file). Missing folders
+        of ``path`` are created.
+
+        A body that breaks while it streams in (a reset, a read timeout, a truncated body)
+        is asked again within the call, as ``retry`` allows (every attempt counts against
+        ``max_retries``; its backoff; within the ``total`` deadline): with ``resume=True``
+        only the rest is asked for (``Range``, with ``If-Range`` so that a file changed
+        meanwhile is sent whole), otherwise the download starts over.
 
         Args:
             url: What to download.
-            path: The file to create or replace; its directory must exist.
+            path: The file to create or replace; missing folders are created (a ``ValueError``
+                when a part of the folder path is a file).
             progress: Called as ``progress(bytes_so_far, total_or_None)`` after each chunk
                 (and once before the first), counting bytes already on disk when resuming.
             resume: Continue a partial download left by an earlier ``resume=True`` call.
@@ -240,8 +248,9 @@ class Client(BaseClient[httpx.BaseTransport]):
             headers: Headers, as in :meth:`request`.
             cookies: Cookies, as in :meth:`request`.
             auth: Authentication, as in :meth:`request`.
-            timeout: Timeouts, as in :meth:`request` (``total`` ends when the headers arrive).
-            retry: Retries until the headers arrive, as in :meth:`request`.
+            timeout: Timeouts, as in :meth:`request`; ``total`` bounds every request and wait
+                until the last response's headers arrive (not the body's transfer time).
+            retry: Retries, as in :meth:`request`, and of a body that breaks (see above).
             api_version: The API version, as in :meth:`request`.
             follow_redirects: Follow redirects, as in :meth:`request`.
             extensions: httpx request extensions.
