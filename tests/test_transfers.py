@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 import restwell
 from restwell._download import BodyRetry
+from restwell._upload import encode_body
 from servers import pattern_bytes
 
 FLAVORS = pytest.mark.parametrize("flavor", ["sync", "async"])
@@ -243,3 +246,98 @@ def test_body_retry_decisions() -> None:
     assert spent.validator is None
     with pytest.raises(restwell.ConnectionError, match="retry budget for h is spent"):
         spent.after_body_error(restwell.ConnectionError("reset"), host="h", now=1.0, random=0.0)
+
+
+# -- a request body passed twice ----------------------------------------------------------
+
+
+async def send(flavor: str, base: str, method: str, url: str, **kwargs: Any) -> Any:
+    if flavor == "sync":
+        with restwell.Client(base) as client:
+            return client.request(method, url, **kwargs).json()
+    async with restwell.AsyncClient(base) as async_client:
+        return (await async_client.request(method, url, **kwargs)).json()
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_a_file_sent_twice_is_refused_not_sent_empty(
+    server: str, tmp_path: Path, flavor: str
+) -> None:
+    path = tmp_path / "up.bin"
+    path.write_bytes(pattern_bytes(0, 5000))
+    with path.open("rb") as file:
+        first = await send(flavor, server, "PUT", "/upload", content=file)
+        assert first["received"] == 5000
+        with pytest.raises(ValueError, match=r"content= file is at its end .* seek\(0\) first"):
+            await send(flavor, server, "PUT", "/upload", content=file)
+        file.seek(0)  # what the message says
+        assert (await send(flavor, server, "PUT", "/upload", content=file))["received"] == 5000
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_an_in_memory_file_at_its_end_is_refused(server: str, flavor: str) -> None:
+    body = io.BytesIO(b"payload")
+    body.read()
+    with pytest.raises(ValueError, match="at its end"):
+        await send(flavor, server, "POST", "/upload", content=body)
+    # An empty file has nothing to send in the first place: it goes out empty.
+    assert (await send(flavor, server, "POST", "/upload", content=io.BytesIO()))["received"] == 0
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_an_exhausted_generator_is_refused(server: str, flavor: str) -> None:
+    parts = (chunk for chunk in [b"a", b"b"])
+    assert (await send(flavor, server, "POST", "/upload", content=parts))["received"] == 2
+    with pytest.raises(ValueError, match="generator is exhausted"):
+        await send(flavor, server, "POST", "/upload", content=parts)
+
+
+@pytest.mark.anyio
+async def test_an_exhausted_async_generator_is_refused(server: str) -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"abc"
+
+    body = parts()
+    async with restwell.AsyncClient(server) as client:
+        assert (await client.post("/upload", content=body)).json()["received"] == 3
+        with pytest.raises(ValueError, match="generator is exhausted"):
+            await client.post("/upload", content=body)
+
+
+@pytest.mark.anyio
+@FLAVORS
+async def test_an_upload_is_refused_the_second_time(server: str, flavor: str) -> None:
+    upload = restwell.Upload(b"x" * 10)
+    assert (await send(flavor, server, "POST", "/upload", content=upload))["received"] == 10
+    with pytest.raises(ValueError, match="Upload was sent already"):
+        await send(flavor, server, "POST", "/upload", content=upload)
+
+
+def test_an_upload_is_still_replayed_by_retries_of_one_call() -> None:
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.read())
+        return httpx.Response(503 if len(seen) == 1 else 200)
+
+    body = restwell.Upload(io.BytesIO(b"payload"))
+    retry = restwell.Retry(backoff_factor=0, max_retries=1)
+    with restwell.Client("https://h", transport=httpx.MockTransport(handler), retry=retry) as c:
+        assert c.put("/x", content=body).status_code == 200
+    assert seen == [b"payload", b"payload"]
+
+
+def test_a_non_seekable_reader_is_sent_as_it_is() -> None:
+    class Pipe:
+        def __init__(self) -> None:
+            self.chunks = [b"ab", b""]
+
+        def read(self, size: int = -1) -> bytes:
+            return self.chunks.pop(0)
+
+    stream, headers = encode_body(Pipe(), is_async=False)  # nothing to check, nothing refused
+    assert headers == {"Transfer-Encoding": "chunked"}
+    assert b"".join(stream) == b"ab"
