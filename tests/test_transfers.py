@@ -221,6 +221,28 @@ async def test_a_wait_beyond_the_total_deadline_is_not_taken(
     assert len(heads_for(raw_server, key)) == 1
 
 
+@pytest.mark.anyio
+@FLAVORS
+@pytest.mark.parametrize("resume", [False, True])
+async def test_another_failure_while_writing_is_not_retried(
+    tmp_path: Path, flavor: str, resume: bool
+) -> None:
+    calls: list[httpx.Request] = []
+    api = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200, content=b"x" * 10))
+
+    def progress(done: int, total: int | None) -> None:
+        if done:
+            raise RuntimeError("the progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar"):
+        await run_download(
+            flavor, "https://h", "/f", tmp_path / "f", transport=api, progress=progress,
+            resume=resume,
+        )  # fmt: skip
+    assert len(calls) == 1
+    assert listing(tmp_path) == ([".f.part"] if resume else [])
+
+
 def test_body_retry_decisions() -> None:
     info = restwell.RequestInfo("GET", "https://h/f")
     state = BodyRetry(
@@ -337,6 +359,9 @@ def test_a_non_seekable_reader_is_sent_as_it_is() -> None:
 
         def read(self, size: int = -1) -> bytes:
             return self.chunks.pop(0)
+
+        def seekable(self) -> bool:
+            return False
 
     stream, headers = encode_body(Pipe(), is_async=False)  # nothing to check, nothing refused
     assert headers == {"Transfer-Encoding": "chunked"}

@@ -40,6 +40,7 @@ resumed, and the progress total (``Content-Length``) would not match the bytes w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -61,7 +62,7 @@ from ._retry import Retry, coerce_retry
 if TYPE_CHECKING:
     from ._budget import RetryBudget
     from ._client import AsyncClient, Client
-    from ._response import ProgressCallback, Response
+    from ._response import ProgressCallback
 
 __all__ = ["BodyRetry", "DownloadPlan", "adownload", "download"]
 
@@ -328,11 +329,6 @@ def _stream_options(
     }
 
 
-def _restart_again(plan: DownloadPlan, response: Response) -> ValidationError:
-    info = RequestInfo.from_httpx(response.request, plan.redactor)
-    return ValidationError(f"{info} answered 416 again after the partial file was discarded")
-
-
 def download(
     client: Client,
     url: Any,
@@ -345,7 +341,6 @@ def download(
     _check_directory(plan)
     state = _body_retry(client, options, _clock())
     temporary = plan.partial
-    restarted = False
     while True:
         offset = _size(plan.partial) if plan.resume else 0
         stream_options = _stream_options(plan, options, offset, state, _clock())
@@ -353,9 +348,7 @@ def download(
             state.on_response(response.httpx, attempts=response.attempts)
             action, done, total = plan.on_response(response.httpx, offset=offset)
             if action == "restart":
-                if restarted:
-                    raise _restart_again(plan, response)
-                restarted = True
+                # Once at most: with the partial file gone the next request has no Range.
                 plan.partial.unlink(missing_ok=True)
                 continue
             if action == "complete":
@@ -407,7 +400,6 @@ async def adownload(
     _check_directory(plan)
     state = _body_retry(client, options, _clock())
     temporary = plan.partial
-    restarted = False
     while True:
         offset = _size(plan.partial) if plan.resume else 0
         stream_options = _stream_options(plan, options, offset, state, _clock())
@@ -415,9 +407,7 @@ async def adownload(
             state.on_response(response.httpx, attempts=response.attempts)
             action, done, total = plan.on_response(response.httpx, offset=offset)
             if action == "restart":
-                if restarted:
-                    raise _restart_again(plan, response)
-                restarted = True
+                # Once at most: with the partial file gone the next request has no Range.
                 plan.partial.unlink(missing_ok=True)
                 continue
             if action == "complete":
@@ -427,11 +417,14 @@ async def adownload(
                 async with anyio.wrap_file(raw) as file:
                     if progress is not None:
                         progress(done, total)
-                    async for chunk in response.aiter_bytes():
-                        await file.write(chunk)
-                        if progress is not None:
-                            done += len(chunk)
-                            progress(done, total)
+                    # Closed at once if the loop stops early (a failed write, a progress
+                    # callback that raises): trio warns about a generator left to the GC.
+                    async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                        async for chunk in chunks:
+                            await file.write(chunk)
+                            if progress is not None:
+                                done += len(chunk)
+                                progress(done, total)
                     await file.flush()
                     await anyio.to_thread.run_sync(os.fsync, raw.fileno())
             except (ConnectionError, TimeoutError) as exc:

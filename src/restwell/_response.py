@@ -6,9 +6,10 @@ thin loops over httpx's own, sharing the same incremental decoders and progress 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import httpx
 
@@ -487,16 +488,20 @@ class Response:
         except httpx.HTTPError as exc:
             raise self._body_error(exc) from exc
 
-    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncGenerator[bytes, None]:
         """Async twin of :meth:`iter_bytes`."""
         progress = self._progress
         raw = self.httpx
         total = self._total() if progress is not None else None
         try:
-            async for chunk in raw.aiter_bytes(chunk_size):
-                if progress is not None:
-                    progress(raw.num_bytes_downloaded, total)
-                yield chunk
+            # Closed with this generator when the caller stops early, rather than by the GC
+            # (which trio reports as a ResourceWarning).
+            body = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes(chunk_size))
+            async with contextlib.aclosing(body) as chunks:
+                async for chunk in chunks:
+                    if progress is not None:
+                        progress(raw.num_bytes_downloaded, total)
+                    yield chunk
         except httpx.HTTPError as exc:
             raise self._body_error(exc) from exc
 
