@@ -9,10 +9,11 @@ merges what the call itself passes), and ``_prepare`` turns one call's arguments
 from __future__ import annotations
 
 import os
+import types
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypedDict, TypeVar
 
 import httpx
 
@@ -91,7 +92,9 @@ _MAX_PORT: Final = 65535
 _URL_CACHE_SIZE: Final = 512
 """Distinct URL strings a client remembers joined (more are joined on every call)."""
 
-Self = TypeVar("Self", bound="BaseClient")
+Self = TypeVar("Self", bound="BaseClient[Any]")
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+"""The transport type a client takes: ``httpx.BaseTransport`` or ``httpx.AsyncBaseTransport``."""
 
 
 class RequestOptions(TypedDict, total=False):
@@ -231,6 +234,22 @@ def _replay_info(content: Any, files: Any) -> tuple[bool, tuple[Any, int] | None
     return True, None
 
 
+def _renamed(function: Any, qualname: str) -> Any:
+    """A copy of ``function`` whose argument errors name ``qualname``."""
+    code = function.__code__
+    if hasattr(code, "co_qualname"):  # Python 3.11+ reads the name from the code object
+        code = code.replace(co_qualname=qualname)
+    copy = types.FunctionType(
+        code, function.__globals__, function.__name__, function.__defaults__, function.__closure__
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__annotations__ = function.__annotations__
+    copy.__doc__ = function.__doc__
+    copy.__module__ = function.__module__
+    copy.__qualname__ = qualname
+    return copy
+
+
 class ClientSettings:
     """A client's resolved configuration (immutable once built; shared by its calls)."""
 
@@ -328,13 +347,17 @@ class ClientSettings:
         raise TypeError(f"retry_budget must be a RetryBudget or a bool, got {type(value).__name__}")
 
 
-class BaseClient:
-    """Configuration, request building and call decisions shared by both clients."""
+class BaseClient(Generic[TransportT]):
+    """Configuration, request building and call decisions shared by both clients.
+
+    Generic in the transport type only, so that each client's ``transport=`` is typed as
+    the kind it can drive without repeating the constructor's signature.
+    """
 
     _pool_class: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
 
     _settings: ClientSettings
-    _parent: BaseClient | None = None
+    _parent: BaseClient[Any] | None = None
     # The prefix of a client built by from_env, for errors that a missing variable explains.
     _env_prefix: str | None = None
     _options: dict[str, Any]
@@ -371,8 +394,8 @@ class BaseClient:
         circuit_breaker: CircuitBreaker | None = None,
         json_dumps: JSONDumps | None = None,
         json_loads: JSONLoads | None = None,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
-        mounts: Mapping[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] | None = None,
+        transport: TransportT | None = None,
+        mounts: Mapping[str, TransportT | None] | None = None,
         redactor: Redactor | None = None,
         middleware: Sequence[Middleware] | None = None,
         observers: Sequence[Observer] | None = None,
@@ -393,6 +416,14 @@ class BaseClient:
         self._share_pool(pool)
         self._owns_pool = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            # Python names the function in an argument error ("BaseClient.__init__() got an
+            # unexpected keyword argument"): give each client a copy under its own name, so
+            # the message names the class the caller wrote. Same code, same signature.
+            cls.__init__ = _renamed(BaseClient.__init__, f"{cls.__qualname__}.__init__")  # type: ignore[method-assign]
+
     def _share_pool(self, pool: Any) -> None:
         self._pool = pool
         # The pool strips secret headers on cross-origin redirects (see _pool.py): it must
@@ -411,6 +442,16 @@ class BaseClient:
         for name in ("http2", "trust_env"):
             _check_flag(name, options[name])
         transport = options["transport"]
+        if transport is not None:
+            # An AsyncClient given a sync transport would fail only at its first request,
+            # with an AttributeError deep inside httpx.
+            is_async = issubclass(self._pool_class, httpx.AsyncClient)
+            expected = httpx.AsyncBaseTransport if is_async else httpx.BaseTransport
+            if not isinstance(transport, expected):
+                raise TypeError(
+                    f"transport must be an httpx.{expected.__name__} for "
+                    f"{type(self).__name__}, got {type(transport).__name__}"
+                )
         # Built (and so validated) even when a transport makes it unused, as httpx ignores it.
         ssl_context = build_ssl_context(
             options["verify"], options["cert"], trust_env=options["trust_env"]

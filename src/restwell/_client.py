@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +51,7 @@ __all__ = ["AsyncClient", "Client"]
 _clock = time.monotonic
 
 
-class Client(BaseClient):
+class Client(BaseClient[httpx.BaseTransport]):
     """A synchronous REST client: retries, a total deadline, clear errors, one pool.
 
     Safe to share between threads. Use it as a context manager, or call :meth:`close`.
@@ -79,7 +87,8 @@ class Client(BaseClient):
             orjson when installed, else the standard library, with extra types (models,
             dataclasses, datetimes, UUIDs, Decimals, enums).
         json_loads: Deserializer for JSON responses (same default).
-        transport: An httpx transport (``httpx.MockTransport`` in tests).
+        transport: An ``httpx.BaseTransport`` (``AsyncClient``: ``httpx.AsyncBaseTransport``;
+            ``httpx.MockTransport`` is both, for tests). Another kind is a ``TypeError``.
         mounts: Transports per URL pattern, as httpx's ``mounts=``
             (``{"https://internal.example.com": transport}``).
         middleware: :class:`Middleware` run around every exchange of every call, the
@@ -236,11 +245,19 @@ class Client(BaseClient):
         and on failure the temporary file is removed. With ``resume=True`` it is kept as
         ``.<name>.part`` instead, and the next ``download(..., resume=True)`` asks for the
         rest with ``Range`` (starting over when the server ignores the range). A status
-        >= 400 always raises (an error body is never saved as the file).
+        >= 400 always raises (an error body is never saved as the file). Missing folders
+        of ``path`` are created.
+
+        A body that breaks while it streams in (a reset, a read timeout, a truncated body)
+        is asked again within the call, as ``retry`` allows (every attempt counts against
+        ``max_retries``; its backoff; within the ``total`` deadline): with ``resume=True``
+        only the rest is asked for (``Range``, with ``If-Range`` so that a file changed
+        meanwhile is sent whole), otherwise the download starts over.
 
         Args:
             url: What to download.
-            path: The file to create or replace; its directory must exist.
+            path: The file to create or replace; missing folders are created (a ``ValueError``
+                when a part of the folder path is a file).
             progress: Called as ``progress(bytes_so_far, total_or_None)`` after each chunk
                 (and once before the first), counting bytes already on disk when resuming.
             resume: Continue a partial download left by an earlier ``resume=True`` call.
@@ -248,8 +265,9 @@ class Client(BaseClient):
             headers: Headers, as in :meth:`request`.
             cookies: Cookies, as in :meth:`request`.
             auth: Authentication, as in :meth:`request`.
-            timeout: Timeouts, as in :meth:`request` (``total`` ends when the headers arrive).
-            retry: Retries until the headers arrive, as in :meth:`request`.
+            timeout: Timeouts, as in :meth:`request`; ``total`` bounds every request and wait
+                until the last response's headers arrive (not the body's transfer time).
+            retry: Retries, as in :meth:`request`, and of a body that breaks (see above).
             api_version: The API version, as in :meth:`request`.
             follow_redirects: Follow redirects, as in :meth:`request`.
             extensions: httpx request extensions.
@@ -297,7 +315,7 @@ class Client(BaseClient):
         api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
         idempotency_key: str | bool | None = None,
         extensions: dict[str, Any] | None = None,
-    ) -> Iterator[ServerSentEvent]:
+    ) -> Generator[ServerSentEvent, None, None]:
         r"""Iterate over a server-sent event stream, reconnecting the way ``EventSource`` does.
 
         After the stream ends or breaks, or stays silent longer than ``idle_timeout``, the
@@ -510,7 +528,7 @@ async def _aread_body(raw: httpx.Response) -> None:
         raise
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
     """The asynchronous twin of :class:`Client`: the same arguments, the same behaviour.
 
     Safe to share between tasks; runs on asyncio and trio. Use ``async with``, or call
@@ -670,7 +688,7 @@ class AsyncClient(BaseClient):
         api_version: str | None | UseClientDefault = USE_CLIENT_DEFAULT,
         idempotency_key: str | bool | None = None,
         extensions: dict[str, Any] | None = None,
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         r"""Async iterator over a reconnecting event stream; see :meth:`Client.events`.
 
         Close it when leaving the loop early (``contextlib.aclosing``), so that the

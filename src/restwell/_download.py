@@ -16,8 +16,20 @@ Resuming (RFC 9110 §14, range requests): the request carries ``Range: bytes=<si
   downloaded again, once;
 * a ``206`` for another range is refused with :class:`~restwell.ValidationError`.
 
+A body that breaks while it streams in (a reset, a read timeout, a truncated body) is asked
+again within the call, as the retry policy allows (``Retry.max_retries`` counts every
+attempt of the download, the waits follow its backoff, the total deadline bounds them all),
+decided by :class:`BodyRetry`. With ``resume=True`` the next request asks only for the rest
+(``Range: bytes=<size>-``) with ``If-Range`` carrying the validator of the response that
+broke (its strong ``ETag``, else its ``Last-Modified``), so that a file that changed
+meanwhile is sent whole and written from the start (RFC 9110 §13.1.5); without it the
+download starts over in a fresh temporary file.
+
 Chunks are written as they arrive (not re-cut to a fixed size), so that a download that
 breaks keeps every byte received for the next ``resume=True``.
+
+Missing parent directories of the target are created before the request (like
+``mkdir -p``); a parent that exists as a file is a ``ValueError``.
 
 Downloads ask for ``Accept-Encoding: identity`` (unless the caller sets it): ranges count the
 bytes of the representation as sent, so a body the server compresses on the fly could not be
@@ -28,23 +40,33 @@ resumed, and the progress total (``Content-Length``) would not match the bytes w
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import random
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import anyio
 import httpx
 
-from ._exceptions import RequestInfo, ValidationError
+from ._config import USE_CLIENT_DEFAULT, Timeout
+from ._deadline import Deadline
+from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
 from ._headers import content_length
 from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._retry import Retry, coerce_retry
 
 if TYPE_CHECKING:
+    from ._budget import RetryBudget
     from ._client import AsyncClient, Client
     from ._response import ProgressCallback
 
-__all__ = ["DownloadPlan", "adownload", "download"]
+__all__ = ["BodyRetry", "DownloadPlan", "adownload", "download"]
+
+_clock = time.monotonic
 
 Action = Literal["write", "append", "complete", "restart"]
 
@@ -159,10 +181,119 @@ class DownloadPlan:
         return "write", 0, size
 
 
+class BodyRetry:
+    """Whether and when a download whose body broke is asked again; no I/O, no clock.
+
+    Every attempt of the download counts against ``retry.max_retries`` (the attempts each
+    request took before its headers arrived, and the re-requests after a broken body); the
+    waits follow the policy's backoff; the total deadline, when set, bounds the whole
+    download's attempts and waits, and the retry budget is spent as for any retry.
+
+    Args:
+        retry: The call's retry policy.
+        timeout: The call's timeouts (``total`` is the deadline).
+        budget: The client's retry budget, if any.
+        now: The monotonic time the download starts.
+
+    Example:
+        >>> from restwell import Retry
+        >>> state = BodyRetry(Retry(max_retries=2, jitter=False), Timeout(), None, now=0.0)
+        >>> state.validator is None
+        True
+        >>> response = httpx.Response(200, headers={"ETag": '"v1"'})
+        >>> state.on_response(response, attempts=1)
+        >>> state.validator
+        '"v1"'
+        >>> state.after_body_error(ConnectionError("reset"), host="h", now=1.0, random=0.5)
+        0.5
+        >>> state.options({"headers": None, "timeout": None, "retry": None})["retry"].max_retries
+        1
+    """
+
+    __slots__ = ("attempts", "budget", "deadline", "retry", "timeout", "validator")
+
+    def __init__(
+        self, retry: Retry, timeout: Timeout, budget: RetryBudget | None, *, now: float
+    ) -> None:
+        self.retry = retry
+        self.timeout = timeout
+        self.budget = budget
+        self.deadline = Deadline(timeout.total, now) if timeout.total is not None else None
+        self.attempts = 0
+        self.validator: str | None = None
+
+    def on_response(self, response: httpx.Response, *, attempts: int) -> None:
+        """Count a request's attempts and keep the validator of the body it streams."""
+        self.attempts += attempts
+        etag = response.headers.get("etag")
+        if etag and not etag.startswith("W/"):  # a weak ETag may not go in If-Range
+            self.validator = etag
+        else:
+            self.validator = response.headers.get("last-modified")
+
+    def after_body_error(
+        self, error: ConnectionError | TimeoutError, *, host: str, now: float, random: float
+    ) -> float:
+        """Seconds to wait before asking again; raises ``error`` when the policy says no.
+
+        A timeout other than a read timeout (the total deadline) is never retried.
+        """
+        if isinstance(error, TimeoutError) and error.kind != "read":
+            raise error
+        retry = self.retry
+        if self.attempts > retry.max_retries:
+            if retry.max_retries:
+                error._extend_message(suffix=f" (gave up after {self.attempts} attempts)")
+            raise error
+        wait = retry.backoff(self.attempts, random)
+        if self.deadline is not None and not self.deadline.allows_wait(wait, now):
+            error._extend_message(
+                suffix=f" (not retried: a wait of {wait:.2f} s would cross the total deadline)"
+            )
+            raise error
+        if self.budget is not None and not self.budget.try_spend(host, now):
+            error._extend_message(suffix=f" (not retried: the retry budget for {host} is spent)")
+            raise error
+        return wait
+
+    def options(self, options: dict[str, Any], *, now: float = 0.0) -> dict[str, Any]:
+        """The next request's options: the retries and the deadline that are left."""
+        retry = dataclasses.replace(self.retry, max_retries=self.retry.max_retries - self.attempts)
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = Timeout(
+                connect=timeout.connect,
+                read=timeout.read,
+                write=timeout.write,
+                pool=timeout.pool,
+                total=max(self.deadline.remaining(now), 0.001),
+            )
+        return {**options, "retry": retry, "timeout": timeout}
+
+    def if_range(self, headers: httpx.Headers) -> httpx.Headers:
+        """``headers`` with ``If-Range`` (when a validator is known and the caller set none)."""
+        if self.validator is not None:
+            headers.setdefault("If-Range", self.validator)
+        return headers
+
+
+def _body_retry(client: Client | AsyncClient, options: dict[str, Any], now: float) -> BodyRetry:
+    settings = client._settings
+    retry = settings.retry if options["retry"] is USE_CLIENT_DEFAULT else options["retry"]
+    timeout = settings.timeout if options["timeout"] is USE_CLIENT_DEFAULT else options["timeout"]
+    return BodyRetry(coerce_retry(retry), Timeout.coerce(timeout), settings.retry_budget, now=now)
+
+
 def _check_directory(plan: DownloadPlan) -> None:
-    # Before the request: a typo in the path should not cost a download.
-    if not plan.target.parent.is_dir():
-        raise FileNotFoundError(f"the directory of {str(plan.target)!r} does not exist")
+    # Before the request: a path that cannot be written should not cost a download.
+    parent = plan.target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(
+            f"cannot save to {str(plan.target)!r}: a part of its directory path "
+            f"({str(parent)!r}) exists and is not a directory"
+        ) from None
 
 
 def _size(path: Path) -> int:
@@ -183,10 +314,15 @@ def _open(plan: DownloadPlan, action: Action) -> tuple[Path, BinaryIO]:
     return temporary, os.fdopen(os.open(temporary, _OPEN_FLAGS, 0o666), "wb")
 
 
-def _stream_options(plan: DownloadPlan, options: dict[str, Any], offset: int) -> dict[str, Any]:
+def _stream_options(
+    plan: DownloadPlan, options: dict[str, Any], offset: int, state: BodyRetry, now: float
+) -> dict[str, Any]:
+    headers = plan.request_headers(options["headers"], offset=offset)
+    if offset and state.attempts:  # a re-request within this call, after a broken body
+        headers = state.if_range(headers)
     return {
-        **options,
-        "headers": plan.request_headers(options["headers"], offset=offset),
+        **state.options(options, now=now),
+        "headers": headers,
         # An error body must never be saved as the file, whatever the client's setting.
         "raise_for_status": True,
         "allow_status": {416} if offset else (),
@@ -203,12 +339,16 @@ def download(
 ) -> Path:
     """Drive ``plan`` with the sync client."""
     _check_directory(plan)
+    state = _body_retry(client, options, _clock())
     temporary = plan.partial
-    for _ in range(2):  # a second pass only after a 416 said the partial file is stale
+    while True:
         offset = _size(plan.partial) if plan.resume else 0
-        with client.stream("GET", url, **_stream_options(plan, options, offset)) as response:
+        stream_options = _stream_options(plan, options, offset, state, _clock())
+        with client.stream("GET", url, **stream_options) as response:
+            state.on_response(response.httpx, attempts=response.attempts)
             action, done, total = plan.on_response(response.httpx, offset=offset)
             if action == "restart":
+                # Once at most: with the partial file gone the next request has no Range.
                 plan.partial.unlink(missing_ok=True)
                 continue
             if action == "complete":
@@ -227,11 +367,23 @@ def download(
                     # On disk before the rename: a crash must not leave a torn file under
                     # the final name either.
                     os.fsync(file.fileno())
+            except (ConnectionError, TimeoutError) as exc:
+                if not plan.resume:
+                    temporary.unlink(missing_ok=True)
+                host = response.request.url.netloc.decode("ascii")
+                wait = state.after_body_error(
+                    exc,
+                    host=host,
+                    now=_clock(),
+                    random=random.random(),  # noqa: S311 - jitter
+                )
             except BaseException:
                 if not plan.resume:
                     temporary.unlink(missing_ok=True)
                 raise
-            break
+            else:
+                break
+        time.sleep(wait)
     os.replace(temporary, plan.target)
     return plan.target
 
@@ -246,13 +398,16 @@ async def adownload(
 ) -> Path:
     """Drive ``plan`` with the async client; file writes run in a worker thread."""
     _check_directory(plan)
+    state = _body_retry(client, options, _clock())
     temporary = plan.partial
-    for _ in range(2):
+    while True:
         offset = _size(plan.partial) if plan.resume else 0
-        stream = client.stream("GET", url, **_stream_options(plan, options, offset))
-        async with stream as response:
+        stream_options = _stream_options(plan, options, offset, state, _clock())
+        async with client.stream("GET", url, **stream_options) as response:
+            state.on_response(response.httpx, attempts=response.attempts)
             action, done, total = plan.on_response(response.httpx, offset=offset)
             if action == "restart":
+                # Once at most: with the partial file gone the next request has no Range.
                 plan.partial.unlink(missing_ok=True)
                 continue
             if action == "complete":
@@ -262,17 +417,32 @@ async def adownload(
                 async with anyio.wrap_file(raw) as file:
                     if progress is not None:
                         progress(done, total)
-                    async for chunk in response.aiter_bytes():
-                        await file.write(chunk)
-                        if progress is not None:
-                            done += len(chunk)
-                            progress(done, total)
+                    # Closed at once if the loop stops early (a failed write, a progress
+                    # callback that raises): trio warns about a generator left to the GC.
+                    async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                        async for chunk in chunks:
+                            await file.write(chunk)
+                            if progress is not None:
+                                done += len(chunk)
+                                progress(done, total)
                     await file.flush()
                     await anyio.to_thread.run_sync(os.fsync, raw.fileno())
+            except (ConnectionError, TimeoutError) as exc:
+                if not plan.resume:
+                    temporary.unlink(missing_ok=True)
+                host = response.request.url.netloc.decode("ascii")
+                wait = state.after_body_error(
+                    exc,
+                    host=host,
+                    now=_clock(),
+                    random=random.random(),  # noqa: S311 - jitter
+                )
             except BaseException:
                 if not plan.resume:
                     temporary.unlink(missing_ok=True)
                 raise
-            break
+            else:
+                break
+        await anyio.sleep(wait)
     os.replace(temporary, plan.target)
     return plan.target

@@ -36,7 +36,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncGenerator, Collection, Generator
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
@@ -249,7 +249,7 @@ class EventStreamState:
 
 
 def prepare_events(
-    client: BaseClient,
+    client: BaseClient[Any],
     method: str,
     url: Any,
     *,
@@ -320,7 +320,7 @@ def _connect_options(state: EventStreamState, options: dict[str, Any]) -> dict[s
 
 def iter_events(
     client: Client, state: EventStreamState, method: str, url: Any, options: dict[str, Any]
-) -> Iterator[ServerSentEvent]:
+) -> Generator[ServerSentEvent, None, None]:
     """Drive ``state`` with the sync client: connect, read, sleep, reconnect."""
     while True:
         wait: float | None
@@ -348,7 +348,7 @@ def iter_events(
 
 async def aiter_events(
     client: AsyncClient, state: EventStreamState, method: str, url: Any, options: dict[str, Any]
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncGenerator[ServerSentEvent, None]:
     """Drive ``state`` with the async client: connect, read, sleep, reconnect."""
     while True:
         wait: float | None

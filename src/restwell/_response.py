@@ -6,9 +6,10 @@ thin loops over httpx's own, sharing the same incremental decoders and progress 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import httpx
 
@@ -37,8 +38,8 @@ ProgressCallback = Callable[[int, "int | None"], object]
 class Response:
     """The response to a restwell call, for ``Client`` and ``AsyncClient`` alike.
 
-    Everything httpx's response offers is here under the same name; ``.httpx`` is the
-    underlying ``httpx.Response``.
+    Everything httpx's response offers is here under the same name (but ``stream`` and
+    ``default_encoding``, httpx's internals); ``.httpx`` is the underlying ``httpx.Response``.
 
     Example:
         >>> import httpx, restwell
@@ -150,6 +151,173 @@ class Response:
     def is_server_error(self) -> bool:
         """Whether the status is 5xx."""
         return self.httpx.is_server_error
+
+    @property
+    def is_informational(self) -> bool:
+        """Whether the status is 1xx.
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(103)).is_informational
+            True
+        """
+        return self.httpx.is_informational
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the status is 4xx or 5xx (the opposite of :attr:`ok`).
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(404)).is_error, Response(httpx.Response(204)).is_error
+            (True, False)
+        """
+        return self.httpx.is_error
+
+    @property
+    def has_redirect_location(self) -> bool:
+        """Whether the status is a redirect (301, 302, 303, 307, 308) with a ``Location``.
+
+        Example:
+            >>> import httpx
+            >>> Response(httpx.Response(302, headers={"Location": "/b"})).has_redirect_location
+            True
+        """
+        return self.httpx.has_redirect_location
+
+    @property
+    def next_request(self) -> httpx.Request | None:
+        """The redirect to follow, when redirects are not followed (``follow_redirects=False``).
+
+        Example:
+            >>> import httpx, restwell
+            >>> api = httpx.MockTransport(
+            ...     lambda r: httpx.Response(302, headers={"Location": "/new"}))
+            >>> with restwell.Client("https://h", transport=api) as client:
+            ...     response = client.get("/old", follow_redirects=False)
+            >>> str(response.next_request.url)
+            'https://h/new'
+        """
+        return self.httpx.next_request
+
+    @property
+    def history(self) -> list[Response]:
+        """The redirect responses that led to this one, oldest first (empty if none).
+
+        Each is wrapped as a restwell :class:`Response` (built when this is read, not when
+        the response arrives); its body was not read (httpx closes it unread).
+
+        Example:
+            >>> import httpx, restwell
+            >>> def api(request):
+            ...     if request.url.path == "/old":
+            ...         return httpx.Response(301, headers={"Location": "/new"})
+            ...     return httpx.Response(200)
+            >>> with restwell.Client("https://h", transport=httpx.MockTransport(api)) as client:
+            ...     response = client.get("/old")
+            >>> [(r.status_code, r.url.path) for r in response.history]
+            [(301, '/old')]
+        """
+        return [
+            Response(
+                item,
+                attempts=self.attempts,
+                json_loads=self._json_loads,
+                redactor=self._redactor,
+            )
+            for item in self.httpx.history
+        ]
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The cookies this response sets (``Set-Cookie``).
+
+        Example:
+            >>> import httpx
+            >>> raw = httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"},
+            ...                      request=httpx.Request("GET", "https://h/"))
+            >>> Response(raw).cookies["session"]
+            'abc'
+        """
+        return self.httpx.cookies
+
+    @property
+    def links(self) -> dict[str | None, dict[str, str]]:
+        """The ``Link`` header parsed (RFC 8288), keyed by ``rel`` (or by URL without one).
+
+        Example:
+            >>> import httpx
+            >>> raw = httpx.Response(200, headers={"Link": '<https://h/users?page=2>; rel="next"'})
+            >>> Response(raw).links["next"]["url"]
+            'https://h/users?page=2'
+        """
+        return self.httpx.links
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The response extensions httpx sets (``http_version``, ``network_stream``, ...).
+
+        Example:
+            >>> import httpx
+            >>> raw = httpx.Response(200, extensions={"reason_phrase": b"Fine"})
+            >>> Response(raw).extensions["reason_phrase"]
+            b'Fine'
+        """
+        extensions: dict[str, Any] = self.httpx.extensions  # a MutableMapping in httpx's stubs
+        return extensions
+
+    @property
+    def num_bytes_downloaded(self) -> int:
+        """The body bytes received so far, as sent on the wire (before decompression).
+
+        Example:
+            >>> import httpx
+            >>> response = Response(httpx.Response(200, stream=httpx.ByteStream(b"abc")))
+            >>> response.read(), response.num_bytes_downloaded
+            (b'abc', 3)
+        """
+        return self.httpx.num_bytes_downloaded
+
+    @property
+    def charset_encoding(self) -> str | None:
+        """The ``charset`` the ``Content-Type`` declares, or ``None`` (see :attr:`encoding`).
+
+        Example:
+            >>> import httpx
+            >>> raw = httpx.Response(200, headers={"Content-Type": "text/plain; charset=latin-1"})
+            >>> Response(raw).charset_encoding
+            'latin-1'
+        """
+        return self.httpx.charset_encoding
+
+    @property
+    def is_stream_consumed(self) -> bool:
+        """Whether a streamed body was iterated already (it cannot be iterated again).
+
+        Example:
+            >>> import httpx
+            >>> response = Response(httpx.Response(200, stream=httpx.ByteStream(b"x")))
+            >>> response.is_stream_consumed
+            False
+            >>> response.read()
+            b'x'
+            >>> response.is_stream_consumed
+            True
+        """
+        return self.httpx.is_stream_consumed
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the response is closed (its body read, or ``close()`` called).
+
+        Example:
+            >>> import httpx
+            >>> response = Response(httpx.Response(200, content=b"x"))
+            >>> response.close()
+            >>> response.is_closed
+            True
+        """
+        return self.httpx.is_closed
 
     def __repr__(self) -> str:
         return f"<Response [{self.httpx.status_code} {self.httpx.reason_phrase}]>"
@@ -320,15 +488,51 @@ class Response:
         except httpx.HTTPError as exc:
             raise self._body_error(exc) from exc
 
-    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncGenerator[bytes, None]:
         """Async twin of :meth:`iter_bytes`."""
         progress = self._progress
         raw = self.httpx
         total = self._total() if progress is not None else None
         try:
-            async for chunk in raw.aiter_bytes(chunk_size):
-                if progress is not None:
-                    progress(raw.num_bytes_downloaded, total)
+            # Closed with this generator when the caller stops early, rather than by the GC
+            # (which trio reports as a ResourceWarning).
+            body = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes(chunk_size))
+            async with contextlib.aclosing(body) as chunks:
+                async for chunk in chunks:
+                    if progress is not None:
+                        progress(raw.num_bytes_downloaded, total)
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
+
+    def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the body as sent on the wire, not decompressed (``Content-Encoding`` kept).
+
+        Progress callbacks are not called. For storing a compressed body as it came.
+
+        Raises:
+            ConnectionError: the connection broke before the body was complete.
+            TimeoutError: a read timed out (``kind="read"``).
+
+        Example:
+            >>> import gzip, httpx
+            >>> raw = httpx.Response(200, stream=httpx.ByteStream(gzip.compress(b"hi")),
+            ...                      headers={"Content-Encoding": "gzip"})
+            >>> gzip.decompress(b"".join(Response(raw).iter_raw()))
+            b'hi'
+        """
+        try:
+            yield from self.httpx.iter_raw(chunk_size)
+        except httpx.HTTPError as exc:
+            raise self._body_error(exc) from exc
+
+    async def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Async twin of :meth:`iter_raw`.
+
+        Example: ``async for chunk in response.aiter_raw(): ...``.
+        """
+        try:
+            async for chunk in self.httpx.aiter_raw(chunk_size):
                 yield chunk
         except httpx.HTTPError as exc:
             raise self._body_error(exc) from exc
@@ -414,6 +618,12 @@ class Response:
         Anything a pydantic ``TypeAdapter`` accepts works: models, lists and dicts of them,
         unions, TypedDicts, dataclasses. An empty body is validated as ``None``. Needs the
         ``pydantic`` extra: ``pip install "restwell[pydantic]"``.
+
+        Typing: a class or a generic alias (``User``, ``list[User]``) types the result
+        precisely. A union (``User | None``, ``Optional[User]``) is, as a value, a
+        ``types.UnionType`` whose members type checkers cannot see, so the result is ``Any``
+        (mypy shows ``Any | User``): annotate the variable, ``user: User | None =
+        response.parse(User | None)``.
 
         Raises:
             ValidationError: the body is not JSON or does not match ``type_``; the message

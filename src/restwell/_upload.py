@@ -12,7 +12,9 @@ never read whole into memory:
 * :class:`Upload` wraps a body to report progress, ``progress(bytes_sent, total_or_None)``,
   and works inside ``files=`` too (multipart reads it like a file);
 * a seekable body is rewound before a retry (and its progress count restarts); a generator
-  cannot be replayed, so a request carrying one is never retried.
+  cannot be replayed, so a request carrying one is never retried;
+* a body that would silently go out empty because a previous request consumed it (a file
+  at its end, a finished generator, an :class:`Upload` already sent) raises ``ValueError``.
 
 On ``AsyncClient`` a file is read in the event loop's thread, as httpx does for multipart
 files: a 64 KiB read from a local file is far shorter than the network send it feeds.
@@ -56,6 +58,43 @@ def _file_length(file: Any) -> int | None:
     return max(size - position, 0)
 
 
+def _file_size(file: Any) -> int | None:
+    """The size of a seekable file (``None``: not seekable or unknown)."""
+    try:
+        if not file.seekable():
+            return None
+        return os.fstat(file.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        try:
+            position = file.tell()
+            size: int = file.seek(0, os.SEEK_END)
+            file.seek(position)
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return None
+        return size
+
+
+def _check_unspent(source: Any) -> None:
+    """Refuse a body that would silently send nothing because it was sent already.
+
+    A file is sent from its current position (as requests and httpx do, so that a caller can
+    skip a header), so a file passed a second time sits at its end; a generator can run only
+    once. Both would go out as an empty body with a success status to show for it.
+    """
+    if hasattr(source, "read"):
+        size = _file_size(source)
+        if size and _file_length(source) == 0:
+            raise ValueError(
+                f"content= file is at its end (position {size} of {size} bytes), so nothing "
+                "would be sent; was it sent already? seek(0) first or pass a fresh file"
+            )
+    elif getattr(source, "gi_frame", True) is None or getattr(source, "ag_frame", True) is None:
+        raise ValueError(
+            "content= generator is exhausted (was it sent already?): a generator can be sent "
+            "once; pass a new generator, or a list or bytes to send the same body again"
+        )
+
+
 def _check_chunk(chunk: object) -> bytes:
     if isinstance(chunk, bytes):
         return chunk
@@ -71,6 +110,8 @@ class Upload:
     ``AsyncClient``) or ``bytes``, and pass it as ``content=`` or as a file in ``files=``.
     ``progress(bytes_sent, total_or_None)`` is called after each chunk is handed to the
     connection; ``total`` is the file's size from its current position, or ``length``.
+    An ``Upload`` serves one request (and that request's retries): a second request with
+    the same ``Upload`` raises ``ValueError``.
 
     Args:
         source: The body.
@@ -91,7 +132,7 @@ class Upload:
         [(65536, 100000), (100000, 100000)]
     """
 
-    __slots__ = ("_sent", "_source", "length", "progress")
+    __slots__ = ("_claimed", "_sent", "_source", "length", "progress")
 
     def __init__(
         self,
@@ -131,6 +172,7 @@ class Upload:
         self.progress = progress
         self.length = length
         self._sent = 0
+        self._claimed = False
 
     def __repr__(self) -> str:
         return f"<restwell.Upload {type(self._source).__name__} length={self.length}>"
@@ -271,7 +313,18 @@ def encode_body(content: Any, *, is_async: bool) -> tuple[UploadStream, dict[str
         >>> headers, b"".join(stream)
         ({'Transfer-Encoding': 'chunked'}, b'ab')
     """
-    upload = content if isinstance(content, Upload) else Upload(content)
+    if isinstance(content, Upload):
+        if content._claimed:
+            # Its source was consumed (or moved) by the first request; one Upload per request
+            # keeps progress and length right too.
+            raise ValueError(
+                "this restwell.Upload was sent already: create a new Upload for each request"
+            )
+        upload = content
+    else:
+        upload = Upload(content)
+    _check_unspent(upload._source)
+    upload._claimed = True
     if upload.is_async and not is_async:
         raise TypeError(
             "an async iterable body can only be sent by restwell.AsyncClient; "

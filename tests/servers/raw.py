@@ -14,6 +14,14 @@ and then behaves according to the request path:
 - ``/sse-drop``: an event stream cut short: ``Content-Length: 1000``, one event (``retry: 50``,
   ``id`` one more than the request's ``Last-Event-ID``, ``data: last-event-id=<received>``),
   then a close; a ``204`` once the request's ``Last-Event-ID`` is ``3``.
+- ``/cut-once?key=K&n=N&cut=C``: a download whose body breaks once: the first request for
+  ``K`` answers ``200`` with ``Content-Length: N``, ``ETag: "v1"`` and
+  ``Last-Modified``, sends ``C`` bytes of the pattern (byte ``i`` is ``i % 251``) and closes;
+  a request with ``Range: bytes=X-`` (and an ``If-Range`` that matches, or none) gets a
+  ``206`` with the rest; any other gets the whole body. ``&changed=1``: from the second
+  request on the ETag is ``"v2"`` (the file changed); ``&weak=1``: the ETag is weak;
+  ``&cuts=M``: the body breaks (after ``C`` bytes) for the first ``M`` requests, ranges
+  included (without it: the first request only).
 - ``/ok``: a valid ``200`` response (``Connection: close``), to check the server itself.
 - anything else: a valid ``404``.
 
@@ -54,6 +62,8 @@ class RawServer:
         self._received = threading.Condition(self._lock)
         self._connections = 0
         self._paths: list[str] = []
+        self._heads: list[bytes] = []
+        self._keys: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -135,6 +145,12 @@ class RawServer:
         """The request targets received so far (path and query), in order."""
         with self._lock:
             return list(self._paths)
+
+    @property
+    def heads(self) -> list[bytes]:
+        """The request heads received so far (request line and headers), in order."""
+        with self._lock:
+            return list(self._heads)
 
     def wait_for_requests(self, count: int, timeout: float = THREAD_TIMEOUT) -> bool:
         """Wait until ``count`` request heads in all have been read; ``False`` on timeout."""
@@ -229,6 +245,7 @@ class RawServer:
         target = parts[1] if len(parts) == 3 else "/"
         with self._received:
             self._paths.append(target)
+            self._heads.append(head)
             self._received.notify_all()
         split = urlsplit(target)
         path, query = split.path, dict(parse_qsl(split.query))
@@ -287,6 +304,9 @@ class RawServer:
                 )
             conn.shutdown(socket.SHUT_WR)
             return
+        if path == "/cut-once":
+            self._cut_once(conn, head, query)
+            return
         if path == "/ok":
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
@@ -297,4 +317,41 @@ class RawServer:
                 b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
                 b"Connection: close\r\n\r\nnot found"
             )
+        conn.shutdown(socket.SHUT_WR)
+
+    def _cut_once(self, conn: socket.socket, head: bytes, query: dict[str, str]) -> None:
+        with self._lock:
+            seen = self._keys[query["key"]] = self._keys.get(query["key"], 0) + 1
+        total, cut = int(query["n"]), int(query["cut"])
+        body = (bytes(range(251)) * (total // 251 + 1))[:total]
+        etag = '"v2"' if seen > 1 and query.get("changed") else '"v1"'
+        if query.get("weak"):
+            etag = "W/" + etag
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        common = (
+            f"ETag: {etag}\r\nLast-Modified: Tue, 01 Oct 2024 10:00:00 GMT\r\n"
+            "Accept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n"
+        ).encode()
+        wanted = headers.get("range", "")
+        if_range = headers.get("if-range")
+        cuts = seen <= int(query.get("cuts", "1"))
+        if wanted.startswith("bytes=") and if_range in (None, etag):
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            # Only with &cuts= do ranges break too (each one after ``C`` more bytes).
+            rest = body[start : start + cut] if cuts and "cuts" in query else body[start:]
+            conn.sendall(
+                b"HTTP/1.1 206 Partial Content\r\n" + common
+                + f"Content-Range: bytes {start}-{total - 1}/{total}\r\n".encode()
+                + f"Content-Length: {total - start}\r\nConnection: close\r\n\r\n".encode()
+                + rest
+            )  # fmt: skip
+        else:
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\n" + common
+                + f"Content-Length: {total}\r\nConnection: close\r\n\r\n".encode()
+                + (body[:cut] if cuts else body)
+            )  # fmt: skip
         conn.shutdown(socket.SHUT_WR)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from typing_extensions import TypedDict, assert_type
 
@@ -52,6 +52,16 @@ def sync_usage() -> None:
         user: User | Admin = response.parse(User | Admin)  # a union is accepted
         typed: UserDict = response.parse(UserDict)  # so is a TypedDict
         del user, typed
+        # A union is a value of type types.UnionType (or a typing special form): neither
+        # checker can see its members there, so parse() types it as Any (mypy shows
+        # "Any | User" for "User | None"), never the first member alone. Annotate
+        # the variable to get the precise type:
+        assert_type(response.parse(Optional[User]), Any)  # noqa: UP045 - what users write
+        assert_type(response.parse(Union[User, None]), Any)  # noqa: UP007
+        maybe: User | None = response.parse(User | None)
+        maybe = response.parse(Optional[User])  # noqa: UP045
+        number: int | str = response.parse(int | str)
+        del maybe, number
     restwell.Client("https://h", json_dumps=lambda v: "{}", json_loads=lambda d: None).close()
 
 

@@ -1,7 +1,13 @@
 """Checked by mypy --strict (not run): the public API types as users will write it."""
 
+# Every "type: ignore" below marks an error the checkers must report (mypy warns about an
+# unused one in strict mode; this makes pyright do the same).
+# pyright: reportUnnecessaryTypeIgnoreComment=true
+
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +37,21 @@ def sync_usage() -> None:
         for event in client.events("/feed", idle_timeout=60, last_event_id="7"):
             assert_type(event, restwell.ServerSentEvent)
             assert_type(event.id, str | None)
+        # The docs' advice for leaving the loop early: close the generator at once.
+        events = client.events("/feed")
+        assert_type(events, Generator[restwell.ServerSentEvent, None, None])
+        with contextlib.closing(client.events("/feed")) as stream:
+            for event in stream:
+                assert_type(event, restwell.ServerSentEvent)
+                break
         assert_type(client.download("/f", "f.bin", resume=True), Path)
         client.put("/f", content=restwell.Upload(b"x", progress=lambda sent, total: None))
         other = client.with_options(timeout=restwell.Timeout(total=30))
         assert_type(other, restwell.Client)
+    # Each client takes only a transport it can drive (MockTransport is both kinds).
+    restwell.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))).close()
+    restwell.Client(transport=httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+    restwell.AsyncClient(transport=httpx.HTTPTransport())  # type: ignore[arg-type]
     env_client = restwell.Client.from_env("MYAPI")
     assert_type(env_client, restwell.Client)
     env_client.close()
@@ -50,6 +67,11 @@ async def async_usage() -> None:
         assert_type(client.with_options(retry=False), restwell.AsyncClient)
         async for event in client.events("/feed"):
             assert_type(event.data, str)
+        assert_type(client.events("/feed"), AsyncGenerator[restwell.ServerSentEvent, None])
+        async with contextlib.aclosing(client.events("/feed")) as stream:
+            async for event in stream:
+                assert_type(event, restwell.ServerSentEvent)
+                break
         assert_type(await client.download("/f", "f.bin"), Path)
 
 
