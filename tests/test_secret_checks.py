@@ -329,6 +329,49 @@ def test_oauth2_token_errors_pickle_without_the_client_secret_or_refresh_token()
     assert pickle.loads(blob).status_code == 500
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "kept"),
+    [
+        ("text/plain; charset=latin-1", f"café token={SECRET}".encode("latin-1"), "café"),
+        ("application/json", b'{"a": "\xff"}', b'{"a": "\xff"}'),  # not UTF-8: kept as is
+        ("application/octet-stream", b"\x00\x01", b"\x00\x01"),  # binary: kept as is
+        ("application/x-www-form-urlencoded", f"a=1&token={SECRET}".encode(), "a=1"),
+    ],
+)
+def test_pickled_response_bodies(content_type: str, body: bytes, kept: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": content_type})
+
+    with sync_client(handler) as client:
+        response = client.get("/x")
+    copy = pickle.loads(pickle.dumps(response))
+    assert SECRET not in copy.text
+    if isinstance(kept, bytes):
+        assert copy.content == kept
+    else:
+        assert copy.text.startswith(kept)
+
+
+def test_pickled_response_without_a_request_or_a_read_body() -> None:
+    copy = pickle.loads(pickle.dumps(restwell.Response(httpx.Response(204))))
+    assert copy.status_code == 204
+    unread = httpx.Response(200, stream=httpx.ByteStream(SECRET.encode()))
+    copy = pickle.loads(pickle.dumps(restwell.Response(unread)))
+    assert (copy.status_code, copy.content) == (200, b"")  # a body nobody read stays behind
+
+
+def test_cookie_jars_are_checked_too() -> None:
+    jar = httpx.Cookies()
+    jar.set("session", f"{SECRET} ")
+    with pytest.raises(ValueError, match="cookie 'session' has leading") as info:
+        sync_client(cookies=jar)
+    assert_hidden(info.value)
+    with pytest.raises(ValueError, match="cookie 'session' has leading"):
+        sync_client(cookies=jar.jar)
+    with pytest.raises(ValueError, match="the cookie name 'a…' is not a token"):
+        sync_client(cookies={"a b": "v"})
+
+
 def test_reprs_of_request_and_headers_redact_and_keep_the_objects() -> None:
     with sync_client(credentialed(200), api_key=SECRET) as client:
         response = client.get(f"https://u:{SECRET}@api.example.com/x", params={"token": SECRET})
@@ -391,6 +434,7 @@ def test_base_url_errors_hide_credentials(base_url: str) -> None:
         f"ftp://u:{SECRET}@h/",
         f"https://u:{SECRET}@h:9x/?token={SECRET}",
         f"https://u:{SECRET}@h:70000/",
+        f"https://h:9x/?token={SECRET}",  # invalid, and no userinfo to hide
         httpx.URL(f"/relative?token={SECRET}"),
     ],
 )

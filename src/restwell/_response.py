@@ -43,11 +43,13 @@ def _redacted_body(response: httpx.Response, redactor: Redactor) -> bytes:
     if content and (
         is_json(media) or media.startswith("text/") or media.endswith("x-www-form-urlencoded")
     ):
+        encoding = response.encoding or "utf-8"
         try:
-            text = content.decode(response.encoding or "utf-8")
+            text = content.decode(encoding)
         except (LookupError, UnicodeDecodeError):
-            return content
-        return redactor.text(text).encode("utf-8")
+            return content  # not text after all: kept as it came
+        # Encoded back as it came, so the rebuilt response decodes it by the same charset.
+        return redactor.text(text).encode(encoding)
     return content
 
 
