@@ -297,18 +297,17 @@ def _refusing_transport() -> httpx.MockTransport:
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("/a\nb?token=s3cret", "'\\\\n'"),
-        ("/a\rb?token=s3cret", "'\\\\r'"),
-        ("/a\tb?token=s3cret", "'\\\\t'"),
-        ("https://user:s3cret@h/a\nb", "'\\\\n'"),
-        ("https://h:99999/x?token=s3cret", "port"),
+        ("/a\nb?token=s3cret", "is not a valid URL: Invalid non-printable ASCII character"),
+        ("/a\rb?token=s3cret", "is not a valid URL: Invalid non-printable ASCII character"),
+        ("/a\tb?token=s3cret", "is not a valid URL: Invalid non-printable ASCII character"),
+        ("https://user:s3cret@h/a\nb", "is not a valid URL: Invalid non-printable ASCII"),
+        ("https://h:99999/x?token=s3cret", "has a port above 65535"),
     ],
 )
 def test_an_invalid_url_is_a_value_error_without_secrets(url: str, problem: str) -> None:
     with restwell.Client("https://h", transport=_refusing_transport()) as client:
         with pytest.raises(ValueError, match=problem) as info:
             client.get(url)
-    assert "is not a valid URL" in str(info.value)
     assert "s3cret" not in str(info.value)
     assert not isinstance(info.value, httpx.InvalidURL)
 
@@ -443,7 +442,7 @@ def test_query_merge_details(server: str) -> None:
 
 @pytest.mark.parametrize("client_class", [restwell.Client, restwell.AsyncClient])
 def test_a_base_url_port_out_of_range_is_a_value_error(client_class: type[Any]) -> None:
-    with pytest.raises(ValueError, match=r"base_url.*port out of range"):
+    with pytest.raises(ValueError, match=r"base_url.*has a port above 65535"):
         client_class("https://h:70000/")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from ._exceptions import ValidationError
+from ._headers import field_name_problem, field_value_problem, shown_name
 from ._redaction import Redactor
 
 __all__ = [
@@ -30,12 +31,19 @@ __all__ = [
 
 
 def _check_secret(name: str, value: object) -> str:
+    """``value`` if it is a usable credential; the errors name ``name``, never the value.
+
+    A credential goes into a header (or a form, where RFC 6749 asks for VSCHARs only), so it
+    must be a valid field value (RFC 9110 §5.5): the trailing space or tab a ``.env`` file
+    leaves would otherwise reach h11, whose error quotes the value.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if not value:
         raise ValueError(f"{name} must not be empty")
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValueError(f"{name} must not contain line breaks or NUL")
+    problem = field_value_problem(value)
+    if problem is not None:
+        raise ValueError(f"{name} {problem}; the value is not shown")
     return value
 
 
@@ -112,9 +120,12 @@ class BearerAuth(httpx.Auth):
             raise ValidationError(
                 f"the bearer token provider returned {type(token).__name__}, not a str"
             )
-        if not token or any(ch in token for ch in "\r\n\x00"):
+        if not token:
+            raise ValidationError("the bearer token provider returned an empty token")
+        problem = field_value_problem(token)
+        if problem is not None:
             raise ValidationError(
-                "the bearer token provider returned an empty token or one with line breaks"
+                f"the bearer token provider returned a token that {problem}; the value is not shown"
             )
         return f"Bearer {token}"
 
@@ -159,6 +170,12 @@ class BasicAuth(httpx.Auth):
             raise TypeError("BasicAuth takes a str username and a str password")
         if ":" in username:
             raise ValueError("a Basic auth username must not contain ':' (RFC 7617 §2)")
+        for name, text in (("username", username), ("password", password)):
+            if any(ch < " " or ch == "\x7f" for ch in text):
+                raise ValueError(
+                    f"the Basic auth {name} holds a control character (RFC 7617 §2); "
+                    "the value is not shown"
+                )
         self.username = username
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._header = f"Basic {token}"
@@ -204,6 +221,12 @@ class APIKeyAuth(httpx.Auth):
             header = None
         if header is None and query is None:
             raise ValueError("APIKeyAuth needs a header name or a query parameter name")
+        if header is not None:
+            if not isinstance(header, str):
+                raise TypeError(f"APIKeyAuth header must be a str, got {type(header).__name__}")
+            problem = field_name_problem(header)
+            if problem is not None:
+                raise ValueError(f"APIKeyAuth header name {shown_name(header)} {problem}")
         self.header = header
         self.query = query
 

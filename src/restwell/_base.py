@@ -20,11 +20,18 @@ import httpx
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth, redactor_for
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
+from ._headers import field_name_problem, field_value_problem, shown_name
 from ._logfilter import install_log_filter
 from ._logging import LOGGING_OBSERVER
 from ._middleware import Middleware, check_middleware
 from ._observe import Observer
-from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._redaction import (
+    DEFAULT_REDACTOR,
+    Redactor,
+    quote_url,
+    redacting_headers,
+    url_error_detail,
+)
 from ._retry import Retry, RetryTypes, coerce_retry
 from ._serialization import JSONDumps, JSONLoads, default_json, encode_json
 from ._tls import CertTypes, VerifyTypes
@@ -86,9 +93,6 @@ _POOL_OPTIONS: Final = frozenset(
     }
 )
 
-_MAX_PORT: Final = 65535
-"""httpx accepts any port number; a socket's connect() raises OverflowError beyond this."""
-
 _URL_CACHE_SIZE: Final = 512
 """Distinct URL strings a client remembers joined (more are joined on every call)."""
 
@@ -137,13 +141,15 @@ def _check_base_url(value: object) -> httpx.URL | None:
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"base_url {str(value)!r} is not a valid URL: {exc}") from None
+        # Quoted redacted: a base URL may carry credentials (https://user:pw@host/).
+        raise ValueError(
+            f"base_url {quote_url(value)} is not a valid URL: {url_error_detail(exc)}"
+        ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(
-            f"base_url must be an absolute http:// or https:// URL, got {str(value)!r}"
+            f"base_url must be an absolute http:// or https:// URL, got {quote_url(url)}"
         )
-    if url.port is not None and url.port > _MAX_PORT:
-        raise ValueError(f"base_url {str(value)!r} is not a valid URL: port out of range")
+    _check_port(url, "base_url")
     if url.query or url.fragment:
         raise ValueError("base_url must not carry a query or fragment; use params= instead")
     # Relative paths are appended to the base path, so it must end in "/" (as in httpx).
@@ -152,11 +158,17 @@ def _check_base_url(value: object) -> httpx.URL | None:
     return url
 
 
+def _check_port(url: httpx.URL, where: str) -> None:
+    # httpx accepts any number; a socket's connect() raises OverflowError beyond 65535.
+    if url.port is not None and url.port > 65535:
+        raise ValueError(f"{where} {quote_url(url)} has a port above 65535")
+
+
 def _check_headers(headers: object, where: str) -> None:
     items: Iterable[Any]
     if isinstance(headers, httpx.Headers):
-        return
-    if isinstance(headers, Mapping):
+        items = headers.raw
+    elif isinstance(headers, Mapping):
         items = headers.items()
     elif isinstance(headers, Iterable) and not isinstance(headers, str | bytes):
         items = headers
@@ -172,6 +184,42 @@ def _check_headers(headers: object, where: str) -> None:
             raise TypeError(
                 f"{where}: the value of header {name!r} must be str or bytes, "
                 f"got {type(value).__name__}"
+            )
+        _check_field(name, value, where)
+
+
+def _check_field(name: str | bytes, value: str | bytes, where: str) -> None:
+    """Refuse a header h11 would refuse, naming the header and never quoting its value."""
+    problem = field_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{where}: the header name {shown_name(name)} {problem}")
+    problem = field_value_problem(value)
+    if problem is not None:
+        shown = name.decode("latin-1") if isinstance(name, bytes) else name
+        raise ValueError(
+            f"{where}: the value of header {shown!r} {problem}; the value is not shown"
+        )
+
+
+def _check_cookies(cookies: object, where: str) -> None:
+    """Refuse cookies whose name or value cannot go in a ``Cookie`` header."""
+    if isinstance(cookies, dict | list):
+        pairs: Iterable[Any] = cookies.items() if isinstance(cookies, dict) else cookies
+    elif isinstance(cookies, httpx.Cookies | CookieJar):
+        jar = cookies.jar if isinstance(cookies, httpx.Cookies) else cookies
+        pairs = [(cookie.name, cookie.value) for cookie in jar]
+    else:
+        return  # the type is the pool's (or httpx's) to refuse
+    for pair in pairs:
+        name, value = pair
+        if not isinstance(name, str) or not isinstance(value, str | None):
+            continue  # httpx's own TypeError is clear enough
+        if field_name_problem(name) is not None:
+            raise ValueError(f"{where}: the cookie name {shown_name(name)} is not a token")
+        problem = field_value_problem(value or "")
+        if problem is not None:
+            raise ValueError(
+                f"{where}: the value of cookie {name!r} {problem}; the value is not shown"
             )
 
 
@@ -283,6 +331,8 @@ class ClientSettings:
         user_agent = options["user_agent"]
         if user_agent is not None and not isinstance(user_agent, str):
             raise TypeError(f"user_agent must be a str, got {type(user_agent).__name__}")
+        if user_agent and (problem := field_value_problem(user_agent)) is not None:
+            raise ValueError(f"user_agent {problem}")
         headers["User-Agent"] = user_agent or DEFAULT_USER_AGENT
         if options["headers"] is not None:
             _check_headers(options["headers"], "headers")
@@ -304,6 +354,8 @@ class ClientSettings:
             raise TypeError(f"api_version must be a str, got {type(version).__name__}")
         self.api_version: str | None = version
         self.versioning: Versioning = options["versioning"]
+        if isinstance(self.versioning, VersionHeader):
+            _check_field(self.versioning.name, version or "", "api_version")
         # Resolved here, once: orjson when installed (imported now, not at import restwell).
         dumps, loads = default_json()
         self.json_dumps: JSONDumps = options["json_dumps"] or dumps
@@ -439,6 +491,7 @@ class BaseClient(Generic[TransportT]):
         cookies = options["cookies"]
         if cookies is not None and not isinstance(cookies, dict | list | CookieJar | httpx.Cookies):
             raise TypeError("cookies must be a dict of names to values")
+        _check_cookies(cookies, "cookies")
         for name in ("http2", "trust_env"):
             _check_flag(name, options[name])
         transport = options["transport"]
@@ -490,8 +543,8 @@ class BaseClient(Generic[TransportT]):
 
     @property
     def headers(self) -> httpx.Headers:
-        """A copy of the default headers every request carries."""
-        return httpx.Headers(self._settings.headers)
+        """A copy of the default headers every request carries (its repr hides secrets)."""
+        return redacting_headers(httpx.Headers(self._settings.headers), self._settings.redactor)
 
     @property
     def timeout(self) -> Timeout:
@@ -641,12 +694,14 @@ class BaseClient(Generic[TransportT]):
         return self._join_url(url)
 
     def _join_url(self, url: URLTypes) -> httpx.URL:
+        # Every URL an error quotes is redacted: it may hold userinfo or a query secret.
+        redactor = self._settings.redactor
         try:
             merged = url if isinstance(url, httpx.URL) else httpx.URL(url)
         except httpx.InvalidURL as exc:
-            # A CR, LF or TAB in a path built from data, a bad port...: misuse, refused
-            # before any I/O with a ValueError rather than httpx's own exception.
-            raise ValueError(f"url {self._shown(url)!r} is not a valid URL: {exc}") from None
+            raise ValueError(
+                f"url {quote_url(url, redactor)} is not a valid URL: {url_error_detail(exc)}"
+            ) from None
         if merged.is_relative_url:
             base = self._settings.base_url
             if base is None:
@@ -657,18 +712,14 @@ class BaseClient(Generic[TransportT]):
                         f"environment variable {self._env_prefix}_BASE_URL is not set)"
                     )
                 raise ValueError(
-                    f"url {self._shown(url)!r} is relative and the client has no base_url{hint}"
+                    f"url {quote_url(merged, redactor)} is relative and the client has no "
+                    f"base_url{hint}"
                 )
             return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
         if merged.scheme not in ("http", "https"):
-            raise ValueError(f"url {self._shown(url)!r} must use http:// or https://")
-        if merged.port is not None and merged.port > _MAX_PORT:
-            raise ValueError(f"url {self._shown(url)!r} is not a valid URL: port out of range")
+            raise ValueError(f"url {quote_url(merged, redactor)} must use http:// or https://")
+        _check_port(merged, "url")
         return merged
-
-    def _shown(self, url: URLTypes) -> str:
-        """``url`` as an error message may quote it: it may carry credentials or a token."""
-        return self._settings.redactor.text(str(url))
 
     def _prepare(
         self,
@@ -714,6 +765,8 @@ class BaseClient(Generic[TransportT]):
                 if not isinstance(version, str):
                     raise TypeError(f"api_version must be a str, got {type(version).__name__}")
                 versioning = settings.versioning
+                if api_version is not USE_CLIENT_DEFAULT and isinstance(versioning, VersionHeader):
+                    _check_field(versioning.name, version, "api_version")
                 if isinstance(versioning, VersionPath):
                     base_path = settings.base_url.path if settings.base_url else "/"
                     full_url = versioning.apply(full_url, request_headers, version, base_path)
@@ -735,6 +788,8 @@ class BaseClient(Generic[TransportT]):
                 raise TypeError(
                     f"idempotency_key must be a str or True, got {type(idempotency_key).__name__}"
                 )
+            elif field_value_problem(idempotency_key) is not None:
+                raise ValueError(f"idempotency_key {field_value_problem(idempotency_key)}")
             request_headers["Idempotency-Key"] = idempotency_key
             has_key = True
 
@@ -757,6 +812,7 @@ class BaseClient(Generic[TransportT]):
         jar = self._pool.cookies
         merged_cookies: httpx.Cookies | None = None
         if cookies:
+            _check_cookies(cookies, "cookies")
             merged_cookies = httpx.Cookies(jar)
             merged_cookies.update(cookies)
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 import httpx
 
 from ._headers import is_json, media_type
-from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._redaction import DEFAULT_REDACTOR, Redactor, hide_wire_literals
 
 if TYPE_CHECKING:
     from ._response import Response
@@ -58,6 +58,8 @@ __all__ = [
     "ValidationError",
     "error_for_status",
     "map_httpx_error",
+    "scrub_transport_chain",
+    "transport_text",
 ]
 
 TimeoutKind = Literal["connect", "read", "write", "pool", "total"]
@@ -462,6 +464,48 @@ speaks, a stream was used twice. Mapped to a plain :class:`ClientError`: not a
 :class:`ConnectionError`, which callers (and ``events()``) take as worth another try.
 """
 
+_TRANSPORT_PACKAGES: Final = frozenset({"httpx", "httpcore", "h11", "h2", "hpack"})
+
+
+def transport_text(text: str, redactor: Redactor = DEFAULT_REDACTOR) -> str:
+    """A transport library's message, safe to show: wire literals and named secrets hidden.
+
+    Example:
+        >>> transport_text("Illegal header value b'sk-1 ' for https://h/?token=t")
+        'Illegal header value [REDACTED] for https://h/?token=[REDACTED]'
+    """
+    return redactor.text(hide_wire_literals(text))
+
+
+def scrub_transport_chain(exc: BaseException, redactor: Redactor = DEFAULT_REDACTOR) -> None:
+    """Hide secrets in the messages of ``exc`` and of the exceptions it was raised from.
+
+    restwell raises its errors ``from`` httpx's, whose chain (httpx, httpcore, h11) quotes
+    what h11 refused; a traceback prints every link. Only the transport libraries'
+    exceptions are rewritten (their ``args``), in place.
+
+    Example:
+        >>> error = httpx.LocalProtocolError("Illegal header value b'k '")
+        >>> scrub_transport_chain(error)
+        >>> str(error)
+        'Illegal header value [REDACTED]'
+    """
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if type(current).__module__.partition(".")[0] in _TRANSPORT_PACKAGES:
+            args = tuple(
+                transport_text(arg, redactor) if isinstance(arg, str) else arg
+                for arg in current.args
+            )
+            if args != current.args:
+                current.args = args
+        pending += [link for link in (current.__cause__, current.__context__) if link]
+
 
 def map_httpx_error(
     exc: httpx.HTTPError | httpx.StreamError,
@@ -479,8 +523,10 @@ def map_httpx_error(
         >>> type(map_httpx_error(httpx.ConnectError("refused"), request=info)).__name__
         'ConnectionError'
     """
-    # httpx's own message may quote a URL (a proxy's, with its credentials).
-    detail = redactor.text(str(exc)) or type(exc).__name__
+    # httpx's own message may quote a URL (a proxy's, with its credentials) or, from h11, a
+    # header value it refused. The original stays as __cause__: its chain is scrubbed too.
+    scrub_transport_chain(exc, redactor)
+    detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         kind = _TIMEOUT_KINDS.get(type(exc), "read")
         return TimeoutError(

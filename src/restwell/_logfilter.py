@@ -23,7 +23,7 @@ import logging
 import threading
 from typing import Final
 
-from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._redaction import DEFAULT_REDACTOR, Redactor, hide_wire_literals
 
 __all__ = ["FILTERED_LOGGERS", "SENDING", "SecretFilter", "install_log_filter", "secret_filter"]
 
@@ -79,6 +79,11 @@ class SecretFilter(logging.Filter):
         except Exception:  # a malformed record is the handler's to report
             return True
         redacted = self.redactor.text(message)
+        head, mark, failure = redacted.partition("exception=")
+        if mark:
+            # httpcore logs each failed step with the exception's repr, which quotes the
+            # header value h11 refused: raw wire data, hidden whole (as in errors).
+            redacted = head + mark + hide_wire_literals(failure)
         if redacted != message:
             record.msg = redacted
             record.args = None

@@ -21,7 +21,7 @@ from ._exceptions import (
     map_httpx_error,
 )
 from ._headers import content_length, is_json, media_type
-from ._redaction import DEFAULT_REDACTOR, Redactor
+from ._redaction import DEFAULT_REDACTOR, Redactor, redacting_headers, redacting_request
 from ._serialization import JSONLoads, stdlib_loads
 
 if TYPE_CHECKING:
@@ -33,6 +33,45 @@ T = TypeVar("T")
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``progress(bytes_so_far, total_or_None)``: called as a body is transferred."""
+
+
+def _redacted_body(response: httpx.Response, redactor: Redactor) -> bytes:
+    """The body a pickled response keeps: text with its secret fields hidden, as errors show."""
+    if not hasattr(response, "_content"):  # a streamed body nobody read
+        return b""
+    content = response.content
+    media = media_type(response.headers)
+    if content and (
+        is_json(media) or media.startswith("text/") or media.endswith("x-www-form-urlencoded")
+    ):
+        encoding = response.encoding or "utf-8"
+        try:
+            text = content.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            return content  # not text after all: kept as it came
+        # Encoded back as it came, so the rebuilt response decodes it by the same charset.
+        return redactor.text(text).encode(encoding)
+    return content
+
+
+def _rebuild_response(state: dict[str, Any]) -> Response:
+    """Unpickle a :class:`Response` from its redacted state (see ``Response.__reduce__``)."""
+    request = state["request"]
+    raw = httpx.Response(
+        state["status"],
+        content=state["content"],
+        extensions=state["extensions"],
+        request=None if request is None else httpx.Request(*request[:2], headers=request[2]),
+    )
+    # Set after the body is read: a Content-Encoding it names was already undone.
+    raw.headers = httpx.Headers(state["headers"])
+    return Response(
+        raw,
+        attempts=state["attempts"],
+        from_cache=state["from_cache"],
+        request_info=state["request_info"],
+        redactor=state["redactor"],
+    )
 
 
 class Response:
@@ -95,8 +134,8 @@ class Response:
 
     @property
     def headers(self) -> httpx.Headers:
-        """The response headers (case-insensitive)."""
-        return self.httpx.headers
+        """The response headers (case-insensitive); their repr hides secret values."""
+        return redacting_headers(self.httpx.headers, self._redactor)
 
     @property
     def url(self) -> httpx.URL:
@@ -105,8 +144,8 @@ class Response:
 
     @property
     def request(self) -> httpx.Request:
-        """The ``httpx.Request`` that was sent last."""
-        return self.httpx.request
+        """The ``httpx.Request`` that was sent last; its repr and its headers' hide secrets."""
+        return redacting_request(self.httpx.request, self._redactor)
 
     @property
     def http_version(self) -> str:
@@ -322,6 +361,39 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.httpx.status_code} {self.httpx.reason_phrase}]>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled errors travel (task queues, test runners, logs of crashes): pickle only
+        # what is safe to show. httpx's response holds the request with its credentials
+        # (Authorization, API keys, an OAuth2 token request's body), so it is rebuilt from
+        # status, redacted headers and body, and a request reduced to its redacted method,
+        # URL and headers. The json_loads and progress callables stay behind.
+        raw = self.httpx
+        redactor = self._redactor
+        request: tuple[str, str, list[tuple[str, str]]] | None = None
+        try:
+            sent = raw.request
+        except RuntimeError:  # an httpx.Response built by hand, without a request
+            sent = None
+        if sent is not None:
+            request = (sent.method, redactor.url(sent.url), redactor.header_items(sent.headers))
+        extensions = {
+            key: raw.extensions[key]
+            for key in ("http_version", "reason_phrase")
+            if key in raw.extensions
+        }
+        state = {
+            "status": raw.status_code,
+            "headers": redactor.header_items(raw.headers),
+            "content": _redacted_body(raw, redactor),
+            "extensions": extensions,
+            "request": request,
+            "attempts": self.attempts,
+            "from_cache": self.from_cache,
+            "request_info": self._request_info,
+            "redactor": redactor,
+        }
+        return (_rebuild_response, (state,))
+
     def _info(self) -> RequestInfo | None:
         """The request an error about this response reports, secrets hidden (built lazily)."""
         if self._request_info is None:
@@ -405,12 +477,13 @@ class Response:
 
         from ._retry import parse_retry_after  # noqa: PLC0415
 
-        info = self._info() or RequestInfo.from_httpx(self.httpx.request)
+        info = self._info() or RequestInfo.from_httpx(self.httpx.request, self._redactor)
         raise error_for_status(
             self,
             request=info,
             attempts=self.attempts,
             retry_after=parse_retry_after(self.httpx.headers, time.time()),
+            redactor=self._redactor,
         )
 
     # -- reading and streaming ----------------------------------------------------------

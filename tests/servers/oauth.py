@@ -7,7 +7,8 @@ never share state. Endpoints (mounted by `TestApp`):
   authenticated by HTTP Basic or by ``client_id``/``client_secret`` in the body, checked
   against the registration) and ``refresh_token`` (one of the refresh tokens it issued, or
   the registration's initial one; rotated on every use). Query ``expires_in`` (default
-  3600) sets the lifetime, ``delay`` makes it slow (to pile up concurrent callers).
+  3600) sets the lifetime, ``delay`` makes it slow (to pile up concurrent callers), ``fail``
+  makes it answer that status with an RFC 6749 §5.2 error body (a failing token endpoint).
 - ``GET /oauth/{key}/resource``: answers 200 with the token's number for a valid, unexpired
   access token, else 401 with ``WWW-Authenticate: Bearer error="invalid_token"``.
 - ``POST /oauth/{key}/revoke``: invalidates every access token issued so far.
@@ -106,6 +107,12 @@ class OAuthServer:
             client.forms.append(form)
         if delay:
             await anyio.sleep(delay)
+        fail = request.query_int("fail", 0)
+        if fail:
+            await request.send_json(
+                {"error": "server_error", "error_description": "the token endpoint failed"}, fail
+            )
+            return
         error = self._check(request, client, form)
         if error is not None:
             status, code = error
