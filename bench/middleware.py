@@ -6,7 +6,11 @@ speed drifts cancel out. Sides:
 
 - ``none``: no middleware, no user observer (the baseline);
 - ``empty_middleware``: one :class:`restwell.Middleware` that only yields the request;
-- ``observer``: one observer that receives every event (and does nothing with it).
+- ``observer``: one observer that receives every event (and does nothing with it);
+- ``otel_no_sdk``: ``restwell.OpenTelemetry()`` with the OpenTelemetry API installed and no
+  SDK configured (the global no-op provider);
+- ``otel_sdk``: ``restwell.OpenTelemetry`` with the SDK's tracer and meter providers, spans
+  going to an in-memory exporter.
 
 Run it as ``python bench/middleware.py [--quick]``. Each side runs 7 rounds (2 with
 ``--quick``) of 20,000 requests, sync and async.
@@ -34,11 +38,33 @@ class Nothing(restwell.Observer):
         pass
 
 
-SIDES: dict[str, dict[str, Any]] = {
-    "none": {},
-    "empty_middleware": {"middleware": [restwell.Middleware()]},
-    "observer": {"observers": [Nothing()]},
-}
+def _sides() -> dict[str, dict[str, Any]]:
+    sides: dict[str, dict[str, Any]] = {
+        "none": {},
+        "empty_middleware": {"middleware": [restwell.Middleware()]},
+        "observer": {"observers": [Nothing()]},
+    }
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+            InMemorySpanExporter,
+        )
+    except ImportError:  # the otel extra or the SDK is not installed: those sides are skipped
+        return sides
+    sides["otel_no_sdk"] = {"observers": [restwell.OpenTelemetry()]}
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel = restwell.OpenTelemetry(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+    sides["otel_sdk"] = {"observers": [otel]}
+    _EXPORTERS.append(exporter)
+    return sides
+
+
+_EXPORTERS: list[Any] = []
+SIDES = _sides()
 
 
 def _sync(options: dict[str, Any], requests: int) -> float:
@@ -73,6 +99,8 @@ def run(quick: bool = False) -> dict[str, float]:
         for flavour, runner in runners.items():
             for side, options in SIDES.items():
                 samples.setdefault(f"{flavour}_{side}_us", []).append(runner(options, requests))
+                for exporter in _EXPORTERS:
+                    exporter.clear()  # finished spans would otherwise pile up in memory
     figures = {name: statistics.median(values) for name, values in samples.items()}
     for flavour in runners:
         base = figures[f"{flavour}_none_us"]
