@@ -39,6 +39,7 @@ a chunk boundary cuts, the whole redacted line goes into the chunk where it star
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
 import json
 import os
@@ -56,7 +57,13 @@ import anyio
 import httpx
 
 from .._middleware import CALL_EXTENSION
-from .._redaction import DEFAULT_REDACTOR, REDACTED, Redactor, hide_wire_literals
+from .._redaction import (
+    DEFAULT_REDACTOR,
+    REDACTED,
+    Redactor,
+    _text_patterns,
+    hide_wire_literals,
+)
 from ._patch import patch_clients
 from ._stream import Piece, ScriptedStream
 
@@ -105,12 +112,90 @@ def _union(one: Redactor, other: Redactor | None) -> Redactor:
     )
 
 
-def _redact_headers(headers: httpx.Headers, redactor: Redactor) -> list[list[str]]:
+_MIN_SECRET: Final = 4
+"""Shorter values are not scrubbed by value: replacing "1" everywhere would ruin a cassette."""
+
+
+def _header_secrets(name: str, value: str, found: set[str]) -> None:
+    """Add the secret parts of a secret header's value to ``found``."""
+    found.add(value)
+    if name == "cookie":
+        for pair in value.split(";"):
+            found.add(pair.partition("=")[2].strip())
+        return
+    if name == "set-cookie":
+        found.add(value.partition(";")[0].partition("=")[2].strip())
+        return
+    scheme, _, credentials = value.partition(" ")
+    if credentials:
+        found.add(credentials.strip())
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            except ValueError:
+                return
+            found.add(decoded)
+            found.add(decoded.partition(":")[2])
+
+
+def _text_secrets(text: str, redactor: Redactor, found: set[str]) -> None:
+    """Add the values :meth:`Redactor.text` would hide in ``text`` to ``found``."""
+    pair, param = _text_patterns(
+        redactor.body_fields | redactor.headers, redactor.body_fields | redactor.query
+    )
+    for match in pair.finditer(text):
+        found.add(match.group("value"))
+    for match in param.finditer(text):
+        if match.group("value") is not None:
+            found.add(match.group("value"))
+        elif match.group("userinfo") is not None:
+            found.add(match.group("userinfo"))
+            found.add(match.group("userinfo").partition(":")[2])
+
+
+def _url_secrets(url: httpx.URL, redactor: Redactor, found: set[str]) -> None:
+    if url.password:
+        found.add(url.password)
+    for key, value in url.params.multi_items():
+        if key.lower() in redactor.query:
+            found.add(value)
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` (a cassette's dicts, lists and strings) with every known secret replaced.
+
+    Catches what names cannot: an echo endpoint that returns the request's headers as a
+    list, a cookie's value in a JSON body, a token quoted in an error message.
+    """
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item, secrets) for key, item in value.items()}
+    return value
+
+
+def _ordered(found: set[str]) -> list[str]:
+    """The secrets worth scrubbing, longest first (a token before its own prefix)."""
+    return sorted(
+        (s for s in found if len(s) >= _MIN_SECRET and s not in REDACTED), key=len, reverse=True
+    )
+
+
+def _redact_headers(
+    headers: httpx.Headers, redactor: Redactor, found: set[str] | None = None
+) -> list[list[str]]:
     items = []
     for (name, value), (_, hidden) in zip(
         headers.multi_items(), redactor.header_items(headers), strict=True
     ):
         shown = hidden
+        if found is not None and hidden != value:
+            _header_secrets(name, value, found)
         if name == "set-cookie" and hidden == REDACTED and "=" in value:
             # Keep the cookie's name and attributes: a replay sets the same cookie.
             cookie, _, attributes = value.partition(";")
@@ -121,6 +206,8 @@ def _redact_headers(headers: httpx.Headers, redactor: Redactor) -> list[list[str
     return items
 
 
+# A header pair on one line: ["content-type", "application/json"] reads better in a diff.
+_PAIR: Final = re.compile(r'\[\s+("(?:[^"\\]|\\.)*"),\s+("(?:[^"\\]|\\.)*")\s+\]')
 _LINE: Final = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
@@ -176,15 +263,18 @@ def _error_factory(error: dict[str, Any], request: httpx.Request) -> Callable[[]
     return lambda: cls(message, request=request)
 
 
-def _request_dict(request: httpx.Request, redactor: Redactor) -> dict[str, Any]:
+def _request_dict(request: httpx.Request, redactor: Redactor, found: set[str]) -> dict[str, Any]:
+    """The request in cassette form, redacted; its secrets are added to ``found``."""
     content = request.content
     body: dict[str, str] = _encode(content)
     if "text" in body:
+        _text_secrets(body["text"], redactor, found)
         body["text"] = redactor.text(body["text"])
+    _url_secrets(request.url, redactor, found)
     return {
         "method": request.method,
         "url": redactor.url(request.url),
-        "headers": _redact_headers(request.headers, redactor),
+        "headers": _redact_headers(request.headers, redactor, found),
         "body": body,
     }
 
@@ -204,9 +294,10 @@ class _Live:
     chunks: list[tuple[float, bytes]] = field(default_factory=list)
     error: BaseException | None = None
 
-    def as_dict(self, *, timing: bool) -> dict[str, Any]:
+    def as_dict(self, *, timing: bool, found: set[str]) -> dict[str, Any]:
+        """The exchange in cassette form, redacted; its secrets are added to ``found``."""
         redactor = self.redactor
-        entry: dict[str, Any] = {"request": _request_dict(self.request, redactor)}
+        entry: dict[str, Any] = {"request": _request_dict(self.request, redactor, found)}
         response = self.response
         if response is None:
             assert self.error is not None
@@ -220,6 +311,8 @@ class _Live:
             data = _decoded(data, response)
             del headers["content-encoding"]
             headers.pop("content-length", None)
+        with contextlib.suppress(UnicodeDecodeError):  # a binary body: no field names in it
+            _text_secrets(b"".join(data).decode("utf-8"), redactor, found)
         redacted = _redact_chunks(data, redactor)
         if redacted != data and "content-length" in headers:
             headers["content-length"] = str(sum(len(chunk) for chunk in redacted))
@@ -228,8 +321,6 @@ class _Live:
         chunks = []
         for delay, chunk in zip(delays, redacted, strict=True):
             item: dict[str, Any] = _encode(chunk)
-            if "text" in item:
-                item["text"] = item["text"]
             if timing:
                 item["delay"] = round(delay, 6)
             chunks.append(item)
@@ -237,7 +328,7 @@ class _Live:
             "status": response.status_code,
             "reason": response.reason_phrase,
             "http_version": response.http_version,
-            "headers": _redact_headers(headers, redactor),
+            "headers": _redact_headers(headers, redactor, found),
             "chunks": chunks,
         }
         if timing:
@@ -249,7 +340,8 @@ class _Live:
 
 
 def _decoded(chunks: list[bytes], response: httpx.Response) -> list[bytes]:
-    decoder = response._get_content_decoder()  # httpx is pinned below 1.0
+    # A fresh decoder (the response's own has read the body); httpx is pinned below 1.0.
+    decoder = httpx.Response(200, headers=response.headers)._get_content_decoder()
     out = [decoder.decode(chunk) for chunk in chunks]
     tail = decoder.flush()
     if tail:
@@ -431,11 +523,16 @@ class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
         with self._lock:
             if not self._recorded:
                 return None
-            fresh = [live.as_dict(timing=self.record_timing) for live in self._recorded]
+            found: set[str] = set()
+            fresh = [
+                live.as_dict(timing=self.record_timing, found=found) for live in self._recorded
+            ]
+            # A secret hidden anywhere is hidden everywhere, by value.
+            fresh = _scrub(fresh, _ordered(found))
             kept = self.interactions if self.mode == "new_episodes" else []
             document = {"restwell_cassette": FORMAT, "interactions": kept + fresh}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+        text = _PAIR.sub(r"[\1, \2]", json.dumps(document, indent=1, ensure_ascii=False)) + "\n"
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".cassette-")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
@@ -473,7 +570,7 @@ class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if callable(matcher):
                 if not matcher(recorded, live):
                     failed.append(getattr(matcher, "__name__", "callable"))
-            elif _part(recorded, matcher) != _part(live, matcher):
+            elif not _same(_part(recorded, matcher), _part(live, matcher)):
                 failed.append(matcher)
         return failed
 
@@ -548,7 +645,9 @@ class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
         redactor = self._redactor_for(request)
         if self.mode == "all":
             return redactor, None
-        live = _request_dict(request, redactor)
+        found: set[str] = set()
+        live = _request_dict(request, redactor, found)
+        live = _scrub(live, _ordered(found))
         entry = self._find(live)
         if entry is None and self.replay_only:
             raise self._refuse(live)
@@ -632,6 +731,34 @@ class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
             f"<Recorder {str(self.path)!r} mode={self.mode!r} "
             f"recorded={self.recorded} played={self.played}>"
         )
+
+
+_HOLES: Final = (REDACTED, "%5BREDACTED%5D")
+
+
+def _same(recorded: Any, live: Any) -> bool:
+    """Whether a live value matches a recorded one, where ``[REDACTED]`` matches anything.
+
+    The live request is redacted like the recorded one was; but a value hidden *by value*
+    in the cassette (a cookie's value seen in a ``Set-Cookie`` earlier) may not be known
+    to the live request, so a hole in the recording matches whatever the live one holds.
+    """
+    if recorded == live:
+        return True
+    if isinstance(recorded, str) and isinstance(live, str):
+        if REDACTED not in recorded and "%5BREDACTED%5D" not in recorded:
+            return False
+        pattern = re.escape(recorded)
+        for hole in _HOLES:
+            pattern = pattern.replace(re.escape(hole), ".*?")
+        return re.fullmatch(pattern, live, re.DOTALL) is not None
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        return recorded.keys() == live.keys() and all(_same(recorded[k], live[k]) for k in recorded)
+    if isinstance(recorded, list | tuple) and isinstance(live, list | tuple):
+        return len(recorded) == len(live) and all(
+            _same(one, other) for one, other in zip(recorded, live, strict=True)
+        )
+    return False
 
 
 def _part(request: dict[str, Any], name: str) -> Any:
