@@ -9,12 +9,14 @@ import sys
 import threading
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 import restwell
+import restwell.testing
 from restwell import CallContext, Middleware
 from restwell._base import BaseClient
 from restwell._retry import WAIT_HOOKS, sleep_time
@@ -442,3 +444,24 @@ def test_import_restwell_does_not_import_the_testing_package() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.anyio
+async def test_fast_retries_covers_download_retries(tmp_path: Any) -> None:
+    router = MockRouter()
+    router.get("/file").sequence(
+        response(200, chunks=[b"abc", network_error("reset")], headers={"content-length": "6"}),
+        response(200, content=b"abcdef"),
+    )
+    with fast_retries() as waits:
+        async with restwell.AsyncClient(BASE, transport=router) as client:
+            path = await client.download("/file", tmp_path / "f.bin")
+    assert path.read_bytes() == b"abcdef"
+    assert waits.count == 1
+    assert len(router.calls) == 2
+
+
+def test_every_testing_name_is_in_the_api_reference() -> None:
+    reference = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    missing = [name for name in restwell.testing.__all__ if f"`{name}" not in reference]
+    assert not missing, missing
