@@ -16,6 +16,8 @@ import trustme
 
 from servers import RawServer, TestApp, run_uvicorn
 
+pytest_plugins = ["pytester"]  # tests/test_plugin.py runs pytest inside pytest
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

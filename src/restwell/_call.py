@@ -51,7 +51,7 @@ from ._observe import (
     new_call_id,
 )
 from ._response import ProgressCallback, Response
-from ._retry import Retry, parse_retry_after
+from ._retry import Retry, parse_retry_after, sleep_time
 
 if TYPE_CHECKING:
     from ._base import ClientSettings
@@ -484,7 +484,7 @@ class Call:
             return None
         self._retry_scheduled(f"{status} {response.reason_phrase}", wait)
         self.last = response
-        return wait
+        return sleep_time(wait)
 
     def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
         """Seconds to wait before retrying after ``exc``; raises restwell's error if final."""
@@ -518,7 +518,7 @@ class Call:
             if self._wait_fits(wait, now):
                 self._retry_scheduled(type(exc).__name__, wait)
                 self.last = exc
-                return wait
+                return sleep_time(wait)
         info = self.info() if idp is None else idp
         error = map_httpx_error(exc, request=info, attempts=self.attempts, redactor=self.redactor)
         if idp is not None:

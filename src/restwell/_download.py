@@ -57,7 +57,7 @@ from ._deadline import Deadline
 from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
 from ._headers import content_length
 from ._redaction import DEFAULT_REDACTOR, Redactor
-from ._retry import Retry, coerce_retry
+from ._retry import Retry, coerce_retry, sleep_time
 
 if TYPE_CHECKING:
     from ._budget import RetryBudget
@@ -254,7 +254,7 @@ class BodyRetry:
         if self.budget is not None and not self.budget.try_spend(host, now):
             error._extend_message(suffix=f" (not retried: the retry budget for {host} is spent)")
             raise error
-        return wait
+        return sleep_time(wait)
 
     def options(self, options: dict[str, Any], *, now: float = 0.0) -> dict[str, Any]:
         """The next request's options: the retries and the deadline that are left."""

@@ -45,7 +45,7 @@ import httpx
 from ._config import MAX_SECONDS, USE_CLIENT_DEFAULT, Timeout
 from ._exceptions import ConnectionError, RequestInfo, TimeoutError, ValidationError
 from ._headers import media_type
-from ._retry import parse_retry_after
+from ._retry import parse_retry_after, sleep_time
 from ._sse import ServerSentEvent, SSEDecoder
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class EventStreamState:
             wait *= 0.5 + random / 2.0
         if floor is not None:
             wait = max(wait, floor)
-        return min(wait, self.delay_max)
+        return sleep_time(min(wait, self.delay_max))
 
 
 def prepare_events(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -45,12 +45,35 @@ __all__ = [
     "RetryTypes",
     "coerce_retry",
     "parse_retry_after",
+    "sleep_time",
 ]
 
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """RFC 9110 §9.2.2: methods whose repetition has the same effect as one request."""
 
 DEFAULT_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+WAIT_HOOKS: Final[list[Callable[[float], float]]] = []
+"""Hooks that turn a computed wait into the seconds really slept (the last one wins).
+
+Empty in production. ``restwell.testing.fast_retries`` pushes one for the length of a test,
+process-wide (so that threads a test starts are covered too): the policies still compute,
+report and count every wait; only the sleep shrinks.
+"""
+
+
+def sleep_time(wait: float) -> float:
+    """The seconds a driver sleeps for a ``wait`` a policy computed: ``wait`` itself.
+
+    Every retry, Retry-After, reconnection and download-retry wait passes through here, so
+    that a test helper can zero the sleeps without a branch in the send loops.
+
+    Example:
+        >>> sleep_time(1.5)
+        1.5
+    """
+    return WAIT_HOOKS[-1](wait) if WAIT_HOOKS else wait
+
 
 # The exponent stops growing at the largest power of two a float holds: 2.0 ** 1024 raises
 # OverflowError (from retry number 1025 on), while any product with 2.0 ** 1023 that is too
