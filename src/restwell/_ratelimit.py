@@ -218,7 +218,16 @@ def reserve(
     wait = slot - now
     if limit is not None and wait > limit:
         return Reservation(key, slot, record.shift, now, wait, granted=False), record
-    return Reservation(key, slot, record.shift, now, wait), replace(record, tat=base + interval)
+    # Built directly rather than by dataclasses.replace: this is on every attempt's path.
+    new = LimitRecord(
+        base + interval,
+        record.paused_until,
+        record.shift,
+        record.quota_interval,
+        record.quota_burst,
+        record.quota_until,
+    )
+    return Reservation(key, slot, record.shift, now, wait), new
 
 
 def wait_left(record: LimitRecord, reservation: Reservation, now: float) -> float:
@@ -508,6 +517,17 @@ def parse_quota(headers: Mapping[str, str] | httpx.Headers, now_wall: float) -> 
     return None
 
 
+def _may_carry_quota(headers: Mapping[str, str] | httpx.Headers) -> bool:
+    """A quick look before :func:`parse_quota`: whether any header name has "ratelimit".
+
+    Every response passes here; most carry no quota, and one scan of httpx's raw names
+    costs less than the lookups of the three families.
+    """
+    if not isinstance(headers, httpx.Headers):
+        return True
+    return b"ratelimit" in b",".join([name for name, _ in headers.raw]).lower()
+
+
 def server_pause(
     status: int, headers: Mapping[str, str] | httpx.Headers, now_wall: float
 ) -> float | None:
@@ -793,6 +813,8 @@ class RateLimit:
         seconds = server_pause(status, headers, now_wall)
         if seconds is not None:
             self.pause(key, seconds, now)
+        if not _may_carry_quota(headers):
+            return
         quota = parse_quota(headers, now_wall)
         if quota is not None:
 
