@@ -258,6 +258,7 @@ PARSER_TABLE: list[tuple[dict[str, str], Quota | None]] = [
     ({"ratelimit": '"burst";r=5', "ratelimit-policy": '"burst";q=100;w=60'}, Quota(5, 60.0)),
     ({"ratelimit": '"burst";r=5'}, None),  # no reset, no policy window: nothing to follow
     ({"ratelimit": '"burst";r=5;t=10;pk=:abc=:'}, Quota(5, 10.0)),  # unknown params skipped
+    ({"ratelimit": '"a\\"b,c";r=1;t=2'}, Quota(1, 2.0)),  # an escaped quote, a comma inside
     # The older draft.
     (
         {"ratelimit-limit": "100", "ratelimit-remaining": "0", "ratelimit-reset": "12"},
@@ -635,6 +636,23 @@ def test_every_attempt_takes_a_slot_retries_included() -> None:
     assert len(waits.events) == 2
     assert all(e.host == "api.example.com" and 0 < e.wait <= 0.1 for e in waits.events)
     assert 0.18 <= elapsed < 0.5
+
+
+def test_a_retry_held_too_long_raises_with_the_last_failure_as_cause() -> None:
+    limit = RateLimit(1, burst=1, max_wait=0.5)
+    with restwell.Client(
+        "https://api.example.com",
+        transport=_mock(lambda r: httpx.Response(503)),
+        rate_limit=limit,
+        retry=restwell.Retry(max_retries=2, backoff_factor=0.01, jitter=False),
+    ) as client:
+        started = time.monotonic()
+        with pytest.raises(restwell.RateLimitWaitError) as info:
+            client.get("/")
+    assert time.monotonic() - started < 0.3
+    assert info.value.attempts == 1
+    assert "after 1 attempt(s)" in str(info.value)
+    assert isinstance(info.value.__cause__, restwell.ServerError)
 
 
 def test_with_options_shares_the_limit_and_can_change_it() -> None:
