@@ -426,7 +426,9 @@ def test_sync_threads_are_served_first_in_first_out(server: str) -> None:
             thread = threading.Thread(target=call, args=(index,))
             thread.start()
             threads.append(thread)
+            give_up = time.monotonic() + 5
             while waits.count() <= index:  # this caller holds its slot: start the next
+                assert time.monotonic() < give_up, "a caller was never held"
                 time.sleep(0.001)
         for thread in threads:
             thread.join()
@@ -449,8 +451,9 @@ async def test_async_tasks_are_served_first_in_first_out(server: str) -> None:
         async with anyio.create_task_group() as group:
             for index in range(8):
                 group.start_soon(call, index)
-                while waits.count() <= index:
-                    await anyio.sleep(0.001)
+                with anyio.fail_after(5):
+                    while waits.count() <= index:
+                        await anyio.sleep(0.001)
     assert [arrivals[i] for i in range(8)] == list(range(1, 9))
 
 
