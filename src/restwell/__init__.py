@@ -25,6 +25,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitWaitError,
     RequestInfo,
     ServerError,
     TimeoutError,
@@ -47,6 +48,7 @@ from ._observe import (
     RetryScheduled,
     TokenFetched,
 )
+from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
@@ -104,6 +106,7 @@ __all__ = [
     "InsecureRequestWarning",
     "Limits",
     "MemoryBreakerStore",
+    "MemoryRateLimitStore",
     "Middleware",
     "NotFoundError",
     "OAuth2ClientCredentials",
@@ -114,7 +117,10 @@ __all__ = [
     "PermissionDeniedError",
     "ProgressCallback",
     "QueryParamTypes",
+    "RateLimit",
     "RateLimitError",
+    "RateLimitStore",
+    "RateLimitWaitError",
     "RateLimitWaited",
     "Redactor",
     "RequestInfo",

@@ -25,6 +25,7 @@ from ._logfilter import install_log_filter
 from ._logging import LOGGING_OBSERVER
 from ._middleware import Middleware, check_middleware
 from ._observe import Observer
+from ._ratelimit import RateLimit
 from ._redaction import (
     DEFAULT_REDACTOR,
     Redactor,
@@ -315,6 +316,7 @@ class ClientSettings:
         "observers",
         "params",
         "raise_for_status",
+        "rate_limit",
         "redactor",
         "retry",
         "retry_budget",
@@ -346,6 +348,12 @@ class ClientSettings:
         self.retry = coerce_retry(options["retry"])
         self.retry_budget = self._resolve_budget(options["retry_budget"])
         self.circuit_breaker: CircuitBreaker | None = options["circuit_breaker"]
+        rate_limit = options["rate_limit"]
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(
+                f"rate_limit must be a restwell.RateLimit or None, got {type(rate_limit).__name__}"
+            )
+        self.rate_limit: RateLimit | None = rate_limit
         self.follow_redirects = _check_flag("follow_redirects", options["follow_redirects"])
         self.raise_for_status = _check_flag("raise_for_status", options["raise_for_status"])
         self.allow_status = _check_statuses("allow_status", options["allow_status"])
@@ -444,6 +452,7 @@ class BaseClient(Generic[TransportT]):
         api_version: str | None = None,
         versioning: Versioning = VersionHeader(),  # noqa: B008 - frozen, safe to share
         circuit_breaker: CircuitBreaker | None = None,
+        rate_limit: RateLimit | None = None,
         json_dumps: JSONDumps | None = None,
         json_loads: JSONLoads | None = None,
         transport: TransportT | None = None,

@@ -3,8 +3,9 @@
 A :class:`Call` is created per request. The clients' send loops only do I/O and sleep; they
 ask the call what to do at each step:
 
-1. ``begin_attempt(now)``: may refuse (open circuit, deadline passed) and sets the attempt's
-   timeouts;
+1. ``begin_attempt(now)``: may hold the attempt back (the rate limit: it returns the seconds
+   to sleep before asking again, and the loop sleeps them), may refuse (open circuit,
+   deadline passed, a rate-limit wait too long) and sets the attempt's timeouts;
 2. after the attempt, ``after_response(response, now)`` or ``after_error(exc, now)``: returns
    the seconds to wait before the next attempt, or ``None`` (response) / raises (error) when
    the call is over;
@@ -30,6 +31,7 @@ from ._exceptions import (
     CircuitOpenError,
     ClientError,
     HTTPError,
+    RateLimitWaitError,
     RequestInfo,
     TimeoutError,
     error_for_status,
@@ -46,6 +48,7 @@ from ._observe import (
     CircuitStateChanged,
     Event,
     Observer,
+    RateLimitWaited,
     RetryScheduled,
     TokenFetched,
     new_call_id,
@@ -56,6 +59,7 @@ from ._retry import Retry, parse_retry_after, sleep_time
 if TYPE_CHECKING:
     from ._base import ClientSettings
     from ._breaker import BreakerRecord
+    from ._ratelimit import RateLimit, Reservation
     from ._redaction import Redactor
 
 __all__ = ["Call"]
@@ -109,6 +113,7 @@ class Call:
         "has_key",
         "host",
         "last",
+        "limit_key",
         "middleware",
         "note",
         "observers",
@@ -122,6 +127,7 @@ class Call:
         "settings",
         "started",
         "stream",
+        "ticket",
         "timeouts",
     )
 
@@ -172,6 +178,10 @@ class Call:
         # The outcome of the last attempt when another one follows it: the cause of an
         # error that ends the call before that next attempt is sent.
         self.last: httpx.Response | httpx.HTTPError | httpx.StreamError | None = None
+        # The rate limit's key for this call (set at the first attempt), and the slot an
+        # attempt held back by the rate limit keeps while it sleeps.
+        self.limit_key: str | None = None
+        self.ticket: Reservation | None = None
         # Breakers and budgets are kept per host *and port*: two services on one machine
         # fail independently.
         self.host = request.url.netloc.decode("ascii")
@@ -309,12 +319,23 @@ class Call:
         """The redacted method and URL, for errors and logs."""
         return RequestInfo.from_httpx(self.request, self.redactor)
 
-    def begin_attempt(self, now: float) -> None:
-        """Admit the next attempt (or raise) and give it the timeouts that still fit."""
+    def begin_attempt(self, now: float) -> float | None:
+        """Admit the next attempt: ``None`` to send it now, else seconds to wait first.
+
+        The admission layers of the pipeline run in order: the deadline, the rate limit
+        (which may hold the attempt back: the driver sleeps the seconds returned and asks
+        again, keeping its slot), then the circuit breaker. A refusal raises. Once admitted,
+        the attempt gets the timeouts that still fit the deadline.
+        """
         deadline = self.deadline
+        if deadline is not None and deadline.expired(now):
+            self._raise_total(now)
+        limiter = self.settings.rate_limit
+        if limiter is not None:
+            hold = self._rate_limit_hold(limiter, now)
+            if hold is not None:
+                return hold
         if deadline is not None:
-            if deadline.expired(now):
-                self._raise_total(now)
             self.request.extensions["timeout"] = deadline.attempt_timeouts(self.timeouts, now)
         # Last, so that an admitted half-open trial always goes on to report its outcome.
         breaker = self.settings.circuit_breaker
@@ -365,6 +386,78 @@ class Call:
                     attempt=self.attempts,
                 ),
             )
+        return None
+
+    def _rate_limit_hold(self, limiter: RateLimit, now: float) -> float | None:
+        """Seconds the rate limit holds this attempt back (``None``: go); raises if too long.
+
+        The first ask takes a slot, unless it is further away than ``max_wait`` or the
+        deadline allows; later asks (after the driver slept) keep that slot, which a server
+        pause arriving meanwhile may have moved back. An abandoned slot (a cancelled sleep)
+        is simply left unused: the callers behind keep theirs.
+        """
+        ticket = self.ticket
+        if ticket is None:
+            key = self.limit_key
+            if key is None:
+                key = self.limit_key = limiter.key_for(self.request)
+            limit = limiter.max_wait
+            if self.deadline is not None:
+                left = self.deadline.remaining(now)
+                limit = left if limit is None or left < limit else limit
+            ticket = limiter.reserve(key, now, limit=limit)
+            wait = ticket.wait
+            if not ticket.granted:
+                self._rate_limit_refused(limiter, wait, now)
+        else:
+            wait = limiter.wait(ticket, now)
+            if wait > 0.0:
+                # A server pause moved the slot back: the limits count the whole wait.
+                waited = now - ticket.reserved_at
+                over_max = limiter.max_wait is not None and waited + wait > limiter.max_wait
+                if over_max or (
+                    self.deadline is not None and not self.deadline.allows_wait(wait, now)
+                ):
+                    self.ticket = None
+                    self._rate_limit_refused(limiter, waited + wait, now, waited=waited)
+        if wait <= 0.0:
+            self.ticket = None
+            return None
+        self.ticket = ticket
+        if self.observers:
+            self._notify(self.observers, RateLimitWaited(self.call_id, self.host, wait=wait))
+        return wait
+
+    def _rate_limit_refused(
+        self, limiter: RateLimit, wait: float, now: float, *, waited: float = 0.0
+    ) -> NoReturn:
+        """Raise for a rate-limit wait of ``wait`` s that ``max_wait`` or the deadline forbids."""
+        info = self.info()
+        max_wait = limiter.max_wait
+        if max_wait is not None and wait > max_wait:
+            error = RateLimitWaitError(
+                f"the rate limit for {self.host} would hold {info} for {wait:.2f} s, "
+                f"longer than max_wait={max_wait:g} s; not sent"
+                + (f" (after waiting {waited:.2f} s: the server paused the host)" if waited else "")
+                + (f" after {self.attempts} attempt(s)" if self.attempts else ""),
+                retry_after=wait - waited,
+                max_wait=max_wait,
+                request=info,
+                attempts=self.attempts,
+            )
+            self._finished(now, error=error, gave_up=True)
+            raise error from self._last_error(info) if self.last is not None else None
+        assert self.deadline is not None
+        timeout = TimeoutError(
+            f"total timeout of {self.deadline.total:g} s would expire while the rate limit for "
+            f"{self.host} holds {info} ({wait - waited:.2f} s more); not sent"
+            + (f" after {self.attempts} attempt(s)" if self.attempts else ""),
+            kind="total",
+            request=info,
+            attempts=self.attempts,
+        )
+        self._finished(now, error=timeout, gave_up=True)
+        raise timeout from self._last_error(info) if self.last is not None else None
 
     def _last_error(self, info: RequestInfo) -> ClientError:
         """Restwell's error for the last attempt's outcome (see ``last``)."""
@@ -466,6 +559,10 @@ class Call:
         breaker = self.settings.circuit_breaker
         if breaker is not None:
             breaker.record(self.host, now, status, None, on_change=self._circuit_changed)
+        limiter = self.settings.rate_limit
+        if limiter is not None and self.limit_key is not None:
+            # A pause or a quota told to this call holds every caller of the key.
+            limiter.observe(self.limit_key, status, response.headers, now, time.time())
         retry = self.retry
         if status not in retry.retry_statuses or not self._may_retry(sent=True, now=now):
             return None

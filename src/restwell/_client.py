@@ -83,6 +83,9 @@ class Client(BaseClient[httpx.BaseTransport]):
         versioning: Where the version goes: :class:`VersionHeader` (default),
             :class:`VersionPath` or :class:`VersionQuery`.
         circuit_breaker: A :class:`CircuitBreaker` that refuses calls to failing hosts.
+        rate_limit: A :class:`RateLimit`: at most so many requests per host per second,
+            callers queued in order, slowed down by the server's ``Retry-After`` and quota
+            headers.
         json_dumps: Serializer for ``json=`` bodies (returns ``bytes`` or ``str``); default:
             orjson when installed, else the standard library, with extra types (models,
             dataclasses, datetimes, UUIDs, Decimals, enums).
@@ -382,7 +385,8 @@ class Client(BaseClient[httpx.BaseTransport]):
     def _send(self, call: Call) -> Response:
         wait: float | None
         while True:
-            call.begin_attempt(_clock())
+            while (hold := call.begin_attempt(_clock())) is not None:
+                time.sleep(hold)
             try:
                 raw = self._attempt(call)
             except (httpx.HTTPError, httpx.StreamError) as exc:
@@ -726,7 +730,10 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
     async def _send(self, call: Call) -> Response:
         wait: float | None
         while True:
-            call.begin_attempt(_clock())
+            # Not a polling loop: a hold is the time to this call's reserved slot, and a
+            # second one only follows a server pause that arrived during the first.
+            while (hold := call.begin_attempt(_clock())) is not None:  # noqa: ASYNC110
+                await anyio.sleep(hold)
             try:
                 raw = await self._attempt(call)
             except (httpx.HTTPError, httpx.StreamError) as exc:

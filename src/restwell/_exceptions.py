@@ -16,7 +16,9 @@
     │                           ConnectionError too)
     ├── TimeoutError            a builtin TimeoutError too; .kind: connect/read/write/pool/total
     ├── ValidationError         request or response validation, undecodable JSON bodies
-    └── CircuitOpenError        the circuit breaker refused the call (.retry_after)
+    ├── CircuitOpenError        the circuit breaker refused the call (.retry_after)
+    └── RateLimitWaitError       the client-side rate limit would hold the call longer than
+                                its max_wait; nothing was sent (.retry_after, .max_wait)
 
 Every error carries ``.request``, a :class:`RequestInfo` with the method and the URL with its
 secrets hidden, and ``.attempts``, the number of attempts the call made. httpx's exceptions are
@@ -50,6 +52,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitWaitError",
     "RequestInfo",
     "ServerError",
     "TimeoutError",
@@ -230,6 +233,35 @@ class CircuitOpenError(ClientError):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "retry_after": self.retry_after}
+
+
+class RateLimitWaitError(ClientError):
+    """The client-side :class:`restwell.RateLimit` would hold the call longer than ``max_wait``.
+
+    Raised at once, without sending anything: ``.retry_after`` is the wait the call would
+    have had (seconds), ``.max_wait`` the limit it crossed. Not to be confused with
+    :class:`RateLimitError`, the server's ``429`` answer.
+
+    Example:
+        >>> RateLimitWaitError("busy", retry_after=3.0, max_wait=1.0).retry_after
+        3.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        max_wait: float,
+        request: RequestInfo | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.retry_after = retry_after
+        self.max_wait = max_wait
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "retry_after": self.retry_after, "max_wait": self.max_wait}
 
 
 class HTTPError(ClientError):

@@ -360,6 +360,9 @@ class TestApp:
     - ``GET /json``, ``/text``, ``/html``, ``/json-invalid``, ``/json-empty``, ``/problem+json``.
     - ``ANY /flaky/{key}?fail=&status=&retry_after=``, ``GET /attempts/{key}``,
       ``POST /reset/{key}``.
+    - ``GET /ratelimited/{key}?times=1&status=200&retry_after=&header=Name:Value``: the
+      first ``times`` requests per key answer ``status`` with ``Retry-After`` and the given
+      headers (rate-limit signals), later ones a plain 200; the body has the arrival count.
     - ``GET /trickle?bytes=&interval=``, ``GET /stall-body``.
     - ``POST|PUT /upload``: streamed, answers size and SHA-256.
     - ``GET /auth/bearer``, ``GET /auth/basic``, ``GET /auth/api-key``.
@@ -477,6 +480,7 @@ class TestApp:
         add(r"/flaky/(?P<key>[^/]+)", self.flaky, None)
         add(r"/attempts/(?P<key>[^/]+)", self.attempts)
         add(r"/reset/(?P<key>[^/]+)", self.reset, {"POST"})
+        add(r"/ratelimited/(?P<key>[^/]+)", self.ratelimited)
         add(r"/trickle", self.trickle)
         add(r"/stall-body", self.stall_body)
         add(r"/upload", self.upload, {"POST", "PUT"})
@@ -711,6 +715,25 @@ class TestApp:
                 "body": body.decode("utf-8", "replace"),
             }
         )
+
+    async def ratelimited(self, request: Request) -> None:
+        count = self.record_attempt(request.params["key"], None)
+        status = request.query_int("status", 200)
+        if not 200 <= status <= 599 or status in (204, 304):
+            raise HTTPException(400, "status must be in 200..599 and allow a body")
+        headers: list[tuple[str, str]] = []
+        if count <= request.query_int("times", 1):
+            retry_after = request.query_value("retry_after")
+            if retry_after is not None:
+                headers.append(("retry-after", retry_after))
+            for spec in request.query_values("header"):
+                name, sep, value = spec.partition(":")
+                if not sep or not name.strip():
+                    raise HTTPException(400, "header must be Name:Value")
+                headers.append((name.strip(), value.strip()))
+        else:
+            status = 200
+        await request.send_json({"attempts": count, "status": status}, status, headers=headers)
 
     async def attempts(self, request: Request) -> None:
         count, keys = self.attempts_for(request.params["key"])
