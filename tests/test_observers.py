@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import uuid
 
+import anyio
 import pytest
 
 import restwell
@@ -178,3 +179,20 @@ async def test_records_of_one_call_share_its_id(
     error = records[-1]
     assert (error.status, error.error, error.attempt) == (503, "ServerError", 3)  # type: ignore[attr-defined]
     assert error.elapsed > 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_between_attempts_still_finishes(server: str) -> None:
+    observer = Collect()
+    slow = restwell.Retry(max_retries=2, backoff_factor=30, jitter=False)
+    breaker = restwell.CircuitBreaker(failure_threshold=5, half_open_max_calls=1)
+    async with restwell.AsyncClient(
+        server, retry=slow, observers=[observer], circuit_breaker=breaker
+    ) as c:
+        with anyio.move_on_after(0.5):  # cancelled in the 30 s backoff sleep
+            await c.get(f"/flaky/{uuid.uuid4().hex}", params={"fail": 1})
+    assert observer.names()[-2:] == ["RetryScheduled", "CallFinished"]
+    finished = observer.events[-1]
+    assert isinstance(finished, restwell.CallFinished)
+    assert finished.error in ("CancelledError", "Cancelled")
+    assert (finished.status, finished.gave_up, finished.attempts) == (None, False, 1)

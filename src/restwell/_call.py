@@ -109,9 +109,11 @@ class Call:
         "attempts",
         "auth",
         "deadline",
+        "ended",
         "follow_redirects",
         "has_key",
         "host",
+        "in_flight",
         "last",
         "limit_key",
         "middleware",
@@ -172,6 +174,8 @@ class Call:
         self.attempt_started = now
         self.attempts = 0
         self.note = ""
+        self.in_flight = False  # an admitted attempt whose outcome is not reported yet
+        self.ended = False  # CallFinished was emitted (or there was nobody to tell)
         self._call_id: str | None = None
         self._context: CallContext | None = None
         self._url: str | None = None
@@ -289,6 +293,7 @@ class Call:
         error: ClientError | None = None,
         gave_up: bool = False,
     ) -> None:
+        self.ended = True
         observers = self.settings.observers if gave_up else self.observers
         if not observers:
             return
@@ -372,6 +377,7 @@ class Call:
                 self._finished(now, error=error, gave_up=True)
                 raise error from self._last_error(info)
         self.attempts += 1
+        self.in_flight = True
         self.attempt_started = now
         if self._context is not None:
             self._context.attempt = self.attempts
@@ -470,13 +476,19 @@ class Call:
         return error
 
     def abandon(self, now: float, exc: BaseException) -> None:
-        """The attempt ended without an outcome (cancelled, or ``exc`` raised above httpx).
+        """The call ended in ``exc`` (a cancellation, or an error raised by a layer).
 
-        Frees a half-open trial slot, and tells the observers how the call ended.
+        Frees the half-open trial slot of an attempt in flight, and tells the observers how
+        the call ended unless they were told already (an error restwell raised itself).
         """
         breaker = self.settings.circuit_breaker
-        if breaker is not None:
-            breaker.release(self.host, now, on_change=self._circuit_changed)
+        if self.in_flight:
+            self.in_flight = False
+            if breaker is not None:
+                breaker.release(self.host, now, on_change=self._circuit_changed)
+        if self.ended:
+            return
+        self.ended = True
         if self.observers:
             self._notify(
                 self.observers,
@@ -553,6 +565,7 @@ class Call:
 
     def after_response(self, response: httpx.Response, now: float) -> float | None:
         """Seconds to wait before retrying this response's request, or ``None`` if final."""
+        self.in_flight = False
         status = response.status_code
         if self.observers:
             self._attempt_finished(now, response, None)
@@ -585,6 +598,7 @@ class Call:
 
     def after_error(self, exc: httpx.HTTPError | httpx.StreamError, now: float) -> float:
         """Seconds to wait before retrying after ``exc``; raises restwell's error if final."""
+        self.in_flight = False
         deadline = self.deadline
         # A phase timeout cut short by the deadline is the caller's deadline expiring.
         total_expired = isinstance(exc, TotalTimeout) or (

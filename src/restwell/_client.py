@@ -384,23 +384,24 @@ class Client(BaseClient[httpx.BaseTransport]):
 
     def _send(self, call: Call) -> Response:
         wait: float | None
-        while True:
-            while (hold := call.begin_attempt(_clock())) is not None:
-                time.sleep(hold)
-            try:
-                raw = self._attempt(call)
-            except (httpx.HTTPError, httpx.StreamError) as exc:
-                wait = call.after_error(exc, _clock())
-            except BaseException as exc:
-                call.abandon(_clock(), exc)
-                raise
-            else:
-                wait = call.after_response(raw, _clock())
-                if wait is None:
-                    return call.finish(raw, _clock())
-                raw.close()
-            time.sleep(wait)
-            call.rewind()
+        try:
+            while True:
+                while (hold := call.begin_attempt(_clock())) is not None:
+                    time.sleep(hold)
+                try:
+                    raw = self._attempt(call)
+                except (httpx.HTTPError, httpx.StreamError) as exc:
+                    wait = call.after_error(exc, _clock())
+                else:
+                    wait = call.after_response(raw, _clock())
+                    if wait is None:
+                        return call.finish(raw, _clock())
+                    raw.close()
+                time.sleep(wait)
+                call.rewind()
+        except BaseException as exc:  # interrupted, or raised by a layer: the call is over
+            call.abandon(_clock(), exc)
+            raise
 
     def _attempt(self, call: Call) -> httpx.Response:
         deadline = call.deadline
@@ -729,25 +730,26 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
 
     async def _send(self, call: Call) -> Response:
         wait: float | None
-        while True:
-            # Not a polling loop: a hold is the time to this call's reserved slot, and a
-            # second one only follows a server pause that arrived during the first.
-            while (hold := call.begin_attempt(_clock())) is not None:  # noqa: ASYNC110
-                await anyio.sleep(hold)
-            try:
-                raw = await self._attempt(call)
-            except (httpx.HTTPError, httpx.StreamError) as exc:
-                wait = call.after_error(exc, _clock())
-            except BaseException as exc:
-                call.abandon(_clock(), exc)
-                raise
-            else:
-                wait = call.after_response(raw, _clock())
-                if wait is None:
-                    return call.finish(raw, _clock())
-                await raw.aclose()
-            await anyio.sleep(wait)
-            call.rewind()
+        try:
+            while True:
+                # Not a polling loop: a hold is the time to this call's reserved slot, and a
+                # second one only follows a server pause that arrived during the first.
+                while (hold := call.begin_attempt(_clock())) is not None:  # noqa: ASYNC110
+                    await anyio.sleep(hold)
+                try:
+                    raw = await self._attempt(call)
+                except (httpx.HTTPError, httpx.StreamError) as exc:
+                    wait = call.after_error(exc, _clock())
+                else:
+                    wait = call.after_response(raw, _clock())
+                    if wait is None:
+                        return call.finish(raw, _clock())
+                    await raw.aclose()
+                await anyio.sleep(wait)
+                call.rewind()
+        except BaseException as exc:  # cancelled, or raised by a layer: the call is over
+            call.abandon(_clock(), exc)
+            raise
 
     async def _attempt(self, call: Call) -> httpx.Response:
         deadline = call.deadline
