@@ -53,19 +53,26 @@ class Tag(Middleware):
 # -- the checks, sync ------------------------------------------------------------
 
 
+# A real first backoff is at least 0.25 s (Retry(): 0.5 s, equal jitter); the best of three
+# rounds is compared with 50 ms so that a busy machine's hiccup cannot fail the check.
+ROUNDS = 3
+
+
 def test_503_then_200_is_retried_fast_sync() -> None:
-    router = MockRouter()
-    route = router.get("/users/1").sequence(response(503), response(200, json={"id": 1}))
-    with fast_retries() as waits, restwell.Client(BASE, transport=router) as client:
-        started = time.perf_counter()
-        reply = client.get("/users/1")
-        took = time.perf_counter() - started
-    assert reply.json() == {"id": 1}
-    assert reply.attempts == 2
-    assert route.call_count == 2
-    assert waits.count == 1
-    assert waits.waits[0] > 0
-    assert took < 0.05, took
+    timings = []
+    for _ in range(ROUNDS):
+        router = MockRouter()
+        route = router.get("/users/1").sequence(response(503), response(200, json={"id": 1}))
+        with fast_retries() as waits, restwell.Client(BASE, transport=router) as client:
+            started = time.perf_counter()
+            reply = client.get("/users/1")
+            timings.append(time.perf_counter() - started)
+        assert reply.json() == {"id": 1}
+        assert reply.attempts == 2
+        assert route.call_count == 2
+        assert waits.count == 1
+        assert waits.waits[0] > 0
+    assert min(timings) < 0.05, timings
 
 
 @pytest.mark.parametrize("kind", TIMEOUT_KINDS)
@@ -131,15 +138,17 @@ def test_breaker_and_middleware_run_on_mocked_calls_sync() -> None:
 
 @pytest.mark.anyio
 async def test_503_then_200_is_retried_fast_async() -> None:
-    router = MockRouter()
-    router.get("/users/1").sequence(response(503), response(200, json={"id": 1}))
-    with fast_retries() as waits:
-        async with restwell.AsyncClient(BASE, transport=router) as client:
-            started = time.perf_counter()
-            reply = await client.get("/users/1")
-            took = time.perf_counter() - started
-    assert (reply.json(), reply.attempts, waits.count) == ({"id": 1}, 2, 1)
-    assert took < 0.05, took
+    timings = []
+    for _ in range(ROUNDS):
+        router = MockRouter()
+        router.get("/users/1").sequence(response(503), response(200, json={"id": 1}))
+        with fast_retries() as waits:
+            async with restwell.AsyncClient(BASE, transport=router) as client:
+                started = time.perf_counter()
+                reply = await client.get("/users/1")
+                timings.append(time.perf_counter() - started)
+        assert (reply.json(), reply.attempts, waits.count) == ({"id": 1}, 2, 1)
+    assert min(timings) < 0.05, timings
 
 
 @pytest.mark.anyio
