@@ -22,6 +22,7 @@ import asyncio
 import statistics
 import sys
 import time
+import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +108,14 @@ def run(quick: bool = False) -> dict[str, float]:
         for side in SIDES:
             if side != "none":
                 figures[f"{flavour}_{side}_added_us"] = figures[f"{flavour}_{side}_us"] - base
+    if "otel_no_sdk" in SIDES:
+        # The whole per-call work of a disabled OpenTelemetry observer is one enabled() call:
+        # timed alone, it is a figure the noise of whole calls cannot hide.
+        otel = SIDES["otel_no_sdk"]["observers"][0]
+        number = 200_000
+        figures["otel_no_sdk_enabled_check_us"] = (
+            timeit.timeit(otel.enabled, number=number) / number * 1e6
+        )
     return figures
 
 

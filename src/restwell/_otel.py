@@ -31,6 +31,7 @@ neither told of routine events nor run as middleware.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -197,6 +198,10 @@ class OpenTelemetry(Middleware, Observer):
             ) from None
         self._trace = trace
         self._given_tracer_provider = tracer_provider
+        self._get_tracer_provider = trace.get_tracer_provider
+        self._provider_from_env = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+        # The API's stand-ins until an SDK is configured: no spans, so no work per call.
+        self._no_op_providers = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         self._tracer = trace.get_tracer("restwell", __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter("restwell", __version__, meter_provider=meter_provider)
         self._duration = meter.create_histogram(
@@ -231,11 +236,20 @@ class OpenTelemetry(Middleware, Observer):
     # -- observer: the call span and the counters ---------------------------------------
 
     def enabled(self) -> bool:
-        """Whether a tracer provider (an SDK) is configured: else nothing is done per call."""
-        from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider  # noqa: PLC0415
+        """Whether a tracer provider (an SDK) is configured: else nothing is done per call.
 
-        provider = self._given_tracer_provider or self._trace.get_tracer_provider()
-        return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+        Asked once per call; the global provider may be set after the client is built.
+        """
+        provider = self._given_tracer_provider
+        if provider is None:
+            # The global one, read without trace.get_tracer_provider(): that looks up an
+            # environment variable on every call, most of the cost when no SDK is set.
+            provider = getattr(self._trace, "_TRACER_PROVIDER", None)
+            if provider is None:
+                if not self._provider_from_env:
+                    return False
+                provider = self._get_tracer_provider()  # loads OTEL_PYTHON_TRACER_PROVIDER
+        return not isinstance(provider, self._no_op_providers)
 
     def on_event(self, event: Event) -> None:
         """Open and close the call's span; count retries, transitions, waits, cache results."""
