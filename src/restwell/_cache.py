@@ -312,8 +312,12 @@ def lookup(
     scope: str,
     now: float,
     secret: bytes,
+    *,
+    directives: dict[str, str | None] | None = None,
 ) -> Fresh | Revalidate | Miss:
     """What to do with a request, given the entries stored under its key (RFC 9111 §4).
+
+    ``directives``: the request's ``Cache-Control``, when the caller parsed it already.
 
     Example:
         >>> lookup((), httpx.Request("GET", "https://h/"), "", 0.0, b"k")
@@ -330,7 +334,8 @@ def lookup(
     if chosen is None:
         return MISS
     age = _age(chosen, now)
-    directives = _cache_control(request.headers)
+    if directives is None:
+        directives = _cache_control(request.headers)
     revalidate = (
         chosen.no_cache
         or "no-cache" in directives
@@ -980,18 +985,22 @@ def _served(entry: CacheEntry, request: httpx.Request, age: float) -> httpx.Resp
 
     The body is handed over as the one stored ``bytes`` object: no copy.
     """
-    headers = httpx.Headers(entry.headers)
-    headers["age"] = str(int(age))
-    return httpx.Response(
+    body = entry.body
+    response = httpx.Response(
         entry.status,
-        headers=headers,
-        content=entry.body,
+        headers=(*entry.headers, ("age", str(int(age)))),
+        stream=httpx.ByteStream(body),
         request=request,
         extensions={
             "http_version": entry.http_version.encode(),
             "reason_phrase": entry.reason.encode(),
         },
     )
+    # Read already, as httpx leaves a response built from bytes, without its read() pass:
+    # every stored body is decoded (see _to_origin), so it is the content as it is.
+    response._content = body
+    response.is_closed = True
+    return response
 
 
 Flow = Generator["Op | None", Any, "Response"]
@@ -1010,11 +1019,8 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
     identity = (
         None if mode == "bypass" else cache_key(request, call.auth, call.redactor, cache._secret)
     )
-    if (
-        identity is None
-        or "no-store" in _cache_control(request.headers)
-        or "range" in request.headers
-    ):
+    directives = _cache_control(request.headers)
+    if identity is None or "no-store" in directives or "range" in request.headers:
         result: Response = yield None
         return result
     key, scope = identity
@@ -1023,7 +1029,9 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
     secret = cache._secret
     decision: Fresh | Revalidate | Miss = MISS
     if mode == "use":
-        decision = lookup((yield _Get(storage, key)), request, scope, clock(), secret)
+        decision = lookup(
+            (yield _Get(storage, key)), request, scope, clock(), secret, directives=directives
+        )
         if isinstance(decision, Fresh):
             return _hit(call, decision.entry, decision.age, "hit")
     flight: _Flight | None = None
@@ -1140,9 +1148,15 @@ def _to_origin(
     head = httpx.Response(raw.status_code, headers=raw.headers, extensions=raw.extensions)
 
     def build(body: bytes) -> CacheEntry:
+        # The tee saw the bytes as sent: undo a Content-Encoding, so that every stored body
+        # is the content itself (a hit then serves it without decoding).
+        encoding = head.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            body = httpx.Response(200, headers={"content-encoding": encoding}, content=body).content
         return make_entry(
             request, head, body, scope=scope, shared=cache.shared, secret=cache._secret,
-            request_time=request_time, response_time=response_time, decoded=False,
+            request_time=request_time, response_time=response_time,
+            decoded=encoding not in ("", "identity"),
         )  # fmt: skip
 
     raw.stream = _Tee(raw.stream, storage, key, build)

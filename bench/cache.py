@@ -1,0 +1,146 @@
+"""Benchmark: what a fresh HTTP cache hit costs, and serving a 1 MiB cached body.
+
+Run it as ``PYTHONPATH=src python bench/cache.py [--quick]``. It is a benchmark, not a test:
+it prints figures (and the targets next to them) and never fails.
+
+* ``hit_us``: wall-clock µs per ``client.get()`` answered from a fresh entry of the memory
+  storage (``restwell.Client``, then ``AsyncClient`` on asyncio), measured with
+  ``time.perf_counter`` over ``CALLS`` calls after a warm-up, the best of ``ROUNDS`` runs.
+  Target: <= 30 µs.
+* ``origin_us``: the same call without a cache, to an in-memory ``httpx.MockTransport``
+  origin: what a hit saves even before any network.
+* ``hishel_us`` (only if ``hishel`` 2.x can be imported): ``httpx.Client`` over hishel's own
+  ``SyncCacheTransport`` with an SQLite ``:memory:`` storage and ``CacheOptions`` (RFC 9111
+  on), answering from the cache. Target: restwell >= 5x faster.
+* ``mib_hit_us`` and ``same_object``: a 1 MiB body served from the memory storage, and
+  whether ``response.content`` *is* the stored ``bytes`` object (no copy at all, so none per
+  chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+import restwell
+
+CALLS = 20000
+ROUNDS = 5
+HEADERS = {"Cache-Control": "max-age=3600", "Content-Type": "application/json"}
+BODY = b'{"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"}'
+MIB = 1 << 20
+
+
+def _origin(request: httpx.Request) -> httpx.Response:
+    body = b"x" * MIB if request.url.path == "/big" else BODY
+    return httpx.Response(200, content=body, headers=HEADERS)
+
+
+def _best(measure: Callable[[], float], rounds: int) -> float:
+    results = []
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        try:
+            results.append(measure())
+        finally:
+            gc.enable()
+    return min(results)
+
+
+def _sync(cache: restwell.Cache | None, calls: int) -> float:
+    with restwell.Client(
+        "https://api.example.com", transport=httpx.MockTransport(_origin), cache=cache
+    ) as client:
+        for _ in range(200):
+            client.get("/users/1")
+        started = time.perf_counter()
+        for _ in range(calls):
+            client.get("/users/1")
+        return (time.perf_counter() - started) / calls * 1e6
+
+
+def _async(cache: restwell.Cache | None, calls: int) -> float:
+    async def main() -> float:
+        async with restwell.AsyncClient(
+            "https://api.example.com", transport=httpx.MockTransport(_origin), cache=cache
+        ) as client:
+            for _ in range(200):
+                await client.get("/users/1")
+            started = time.perf_counter()
+            for _ in range(calls):
+                await client.get("/users/1")
+            return (time.perf_counter() - started) / calls * 1e6
+
+    return asyncio.run(main())
+
+
+def _hishel(calls: int) -> float | None:
+    try:
+        import hishel  # noqa: PLC0415 - optional, for the comparison only
+        from hishel.httpx import SyncCacheTransport  # noqa: PLC0415
+    except ImportError:
+        return None
+    storage = hishel.SyncSqliteStorage(database_path=":memory:")
+    transport = SyncCacheTransport(
+        next_transport=httpx.MockTransport(_origin),
+        storage=storage,
+        policy=hishel.SpecificationPolicy(cache_options=hishel.CacheOptions()),
+    )
+    with httpx.Client(base_url="https://api.example.com", transport=transport) as client:
+        for _ in range(200):
+            client.get("/users/1").read()
+        started = time.perf_counter()
+        for _ in range(calls):
+            client.get("/users/1").read()
+        return (time.perf_counter() - started) / calls * 1e6
+
+
+def _mib(calls: int) -> tuple[float, bool]:
+    storage = restwell.MemoryCacheStorage()
+    with restwell.Client(
+        "https://api.example.com", transport=httpx.MockTransport(_origin),
+        cache=restwell.Cache(storage),
+    ) as client:  # fmt: skip
+        client.get("/big")
+        response = client.get("/big")
+        (entry,) = storage.get("https://api.example.com/big")
+        same = response.content is entry.body and response.cache_status == "hit"
+        started = time.perf_counter()
+        for _ in range(calls):
+            client.get("/big")
+        return (time.perf_counter() - started) / calls * 1e6, same
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """The figures, as a dict (see the module docstring)."""
+    calls, rounds = (2000, 2) if quick else (CALLS, ROUNDS)
+    figures: dict[str, Any] = {
+        "hit_us": _best(lambda: _sync(restwell.Cache(), calls), rounds),
+        "async_hit_us": _best(lambda: _async(restwell.Cache(), calls), rounds),
+        "origin_us": _best(lambda: _sync(None, calls), rounds),
+    }
+    figures["origin_over_hit"] = figures["origin_us"] / figures["hit_us"]
+    try:
+        hishel_us = _best(lambda: _hishel(calls) or 0.0, rounds) or None
+    except Exception as exc:  # an API other than 2.x: report, do not fail
+        print(f"  hishel comparison failed: {exc!r}")
+        hishel_us = None
+    if hishel_us is not None:
+        figures["hishel_us"] = hishel_us
+        figures["hishel_over_hit"] = hishel_us / figures["hit_us"]
+    figures["mib_hit_us"], figures["same_object"] = _mib(max(calls // 10, 100))
+    return figures
+
+
+if __name__ == "__main__":
+    targets = {"hit_us": "<= 30", "hishel_over_hit": ">= 5"}
+    for key, value in run(quick="--quick" in sys.argv[1:]).items():
+        shown = f"{value:10.2f}" if isinstance(value, float) else f"{value!s:>10}"
+        print(f"  {key:<18} {shown}   {targets.get(key, '')}")
