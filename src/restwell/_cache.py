@@ -1000,7 +1000,7 @@ def _served(entry: CacheEntry, request: httpx.Request, age: float) -> httpx.Resp
     body = entry.body
     response = httpx.Response(
         entry.status,
-        headers=(*entry.headers, ("age", str(int(age)))),
+        headers=(*entry.wire_headers, (b"age", str(int(age)).encode())),
         stream=httpx.ByteStream(body),
         request=request,
         extensions={

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,6 +68,12 @@ class CacheEntry:
     stale_if_error: float | None
     etag: str | None
     last_modified: str | None
+    # The headers encoded once, as a hit hands them to httpx (it skips encoding them again).
+    wire_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        wire = tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in self.headers)
+        object.__setattr__(self, "wire_headers", wire)
 
     @property
     def slot(self) -> tuple[str, str]:
@@ -89,7 +95,7 @@ class CacheEntry:
             True
         """
         meta = asdict(self)
-        del meta["body"]
+        del meta["body"], meta["wire_headers"]
         return json.dumps(meta, separators=(",", ":"))
 
     @classmethod
