@@ -522,3 +522,81 @@ def test_sqlite_survives_a_restart_with_the_same_secret(tmp_path: Path) -> None:
     second.clear()
     assert second.get("https://h/") == ()
     second.close()
+
+
+# -- edge cases against the server -----------------------------------------------------------
+
+
+async def test_a_304_for_another_validator_is_never_handed_to_the_caller(
+    kind: str, storage: restwell.CacheStorage, server: str, server_app: TestApp
+) -> None:
+    key, url = resource("no-cache", etag='"v1"', etag304='"v2"')
+    async with api_for(kind, server, cache=restwell.Cache(storage)) as api:
+        await api.get(url)
+        second = await api.get(url)
+    assert (second.status_code, second.cache_status) == (200, "miss")
+    assert second.json()["hits"] == 3  # asked again without conditions
+    assert hits(server_app, key) == 3
+
+
+async def test_the_callers_own_conditional_request_is_passed_through(
+    kind: str, storage: restwell.CacheStorage, server: str, server_app: TestApp
+) -> None:
+    key, url = resource(MAX_AGE, etag='"v1"')
+    async with api_for(kind, server, cache=restwell.Cache(storage)) as api:
+        await api.get(url)
+        mine = await api.get(url, headers={"If-None-Match": '"v1"'})
+        after = await api.get(url)
+    assert (mine.status_code, mine.cache_status) == (304, None)
+    assert (after.status_code, after.cache_status) == (200, "hit")
+    assert hits(server_app, key) == 2
+
+
+async def test_a_gzip_stream_is_stored_decoded(
+    kind: str, storage: restwell.CacheStorage, server: str, server_app: TestApp
+) -> None:
+    key, url = resource(gzip="1")
+    async with api_for(kind, server, cache=restwell.Cache(storage)) as api:
+        streamed = await api.stream(url)
+        hit = await api.get(url)
+    assert hit.cache_status == "hit"
+    assert hit.content == streamed
+    assert hit.json()["key"] == key
+    assert "content-encoding" not in hit.headers
+
+
+async def test_a_stream_over_the_entry_limit_is_not_kept(
+    kind: str, server: str, server_app: TestApp
+) -> None:
+    storage = restwell.MemoryCacheStorage(max_bytes=400_000)  # entries up to 100 000 bytes
+    key, url = resource(size="200000")
+    async with api_for(kind, server, cache=restwell.Cache(storage)) as api:
+        assert len(await api.stream(url)) == 200_000
+        assert (await api.get(url)).cache_status == "miss"
+    assert storage.size == 0
+    assert hits(server_app, key) == 2
+
+
+class BrokenStorage(restwell.MemoryCacheStorage):
+    def put(self, key: str, entry: restwell.CacheEntry) -> None:
+        raise OSError("disk full")
+
+
+async def test_a_failing_storage_never_fails_a_stream(
+    kind: str, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _key, url = resource(size="5000")
+    async with api_for(kind, server, cache=restwell.Cache(BrokenStorage())) as api:
+        assert len(await api.stream(url)) == 5000
+    assert "the HTTP cache could not store a response" in caplog.text
+
+
+async def test_a_refused_connection_without_an_entry_raises(
+    kind: str, storage: restwell.CacheStorage, server_app: TestApp
+) -> None:
+    with run_uvicorn(server_app) as base:
+        pass  # started and stopped: the port refuses connections now
+    _key, url = resource("max-age=0, stale-if-error=60")
+    async with api_for(kind, base, cache=restwell.Cache(storage, stale_if_error=True)) as api:
+        with pytest.raises(restwell.ConnectionError):
+            await api.get(url)

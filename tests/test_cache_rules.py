@@ -245,3 +245,64 @@ def test_logging_names_the_cache_result(caplog: pytest.LogCaptureFixture) -> Non
             client.get("/x")
     results = [r.cache for r in caplog.records if hasattr(r, "cache")]  # type: ignore[attr-defined]
     assert results == ["miss", "hit"]
+
+
+def test_shared_cache_prefers_s_maxage() -> None:
+    request = httpx.Request("GET", "https://h/x")
+    response = httpx.Response(200, headers={"Cache-Control": "max-age=10, s-maxage=99"})
+    shared = make_entry(request, response, b"", scope="", shared=True, secret=b"k",
+                        request_time=T0, response_time=T0, decoded=False)  # fmt: skip
+    private = make_entry(request, response, b"", scope="", shared=False, secret=b"k",
+                         request_time=T0, response_time=T0, decoded=False)  # fmt: skip
+    assert (shared.lifetime, private.lifetime) == (99, 10)
+
+
+def test_stale_if_error_needs_the_response_or_a_window() -> None:
+    from restwell._cache import usable_stale  # noqa: PLC0415
+
+    silent = entry_for({"Cache-Control": "max-age=10"})
+    assert not usable_stale(silent, T0 + 20, True)  # the response did not allow it
+    assert usable_stale(silent, T0 + 20, 60)  # the user's own window
+    assert not usable_stale(silent, T0 + 100, 60)
+    assert not usable_stale(silent, T0 + 20, False)
+
+
+def test_a_revalidation_answered_with_no_store_forgets_the_entry() -> None:
+    answers = iter([
+        httpx.Response(200, text="v1", headers={"Cache-Control": "no-cache", "ETag": '"1"'}),
+        httpx.Response(200, text="v2", headers={"Cache-Control": "no-store"}),
+    ])  # fmt: skip
+    storage = restwell.MemoryCacheStorage()
+    transport = httpx.MockTransport(lambda request: next(answers))
+    with restwell.Client("https://h", transport=transport,
+                         cache=restwell.Cache(storage)) as client:  # fmt: skip
+        client.get("/x")
+        assert storage.get("https://h/x")
+        assert client.get("/x").text == "v2"
+    assert storage.get("https://h/x") == ()
+
+
+def test_an_unparseable_location_is_skipped() -> None:
+    post = httpx.Request("POST", "https://h/users")
+    response = httpx.Response(201, headers={"Location": "http://[::1"})
+    assert [str(u) for u in invalidations(post, response)] == ["https://h/users"]
+
+
+def test_a_storage_that_cannot_forget_never_fails_the_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answers = iter([
+        httpx.Response(200, text="v1", headers={"Cache-Control": "no-cache", "ETag": '"1"'}),
+        httpx.Response(200, text="v2", headers={"Cache-Control": "no-store"}),
+    ])  # fmt: skip
+
+    class CannotForget(restwell.MemoryCacheStorage):
+        def delete(self, key: str) -> None:
+            raise OSError("read-only")
+
+    transport = httpx.MockTransport(lambda request: next(answers))
+    with restwell.Client("https://h", transport=transport,
+                         cache=restwell.Cache(CannotForget())) as client:  # fmt: skip
+        client.get("/x")
+        assert client.get("/x").text == "v2"
+    assert "the HTTP cache could not forget a response" in caplog.text

@@ -1032,7 +1032,15 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
         None if mode == "bypass" else cache_key(request, call.auth, call.redactor, cache._secret)
     )
     directives = _cache_control(request.headers)
-    if identity is None or "no-store" in directives or "range" in request.headers:
+    headers = request.headers
+    if (
+        identity is None
+        or "no-store" in directives
+        or "range" in headers
+        # The caller's own conditional request: the answer (maybe a 304) is the caller's.
+        or "if-none-match" in headers
+        or "if-modified-since" in headers
+    ):
         result: Response = yield None
         return result
     key, scope = identity
@@ -1131,6 +1139,14 @@ def _to_origin(
         call.substitute = None
         for name in added:
             del request.headers[name]
+    if entry is not None and not merged and result.status_code == 304:
+        # A 304 that selects no stored response (another strong validator, RFC 9111
+        # §4.3.4): forget the entry and ask again without conditions, so that the caller
+        # never sees a 304 it did not ask for.
+        yield from _forget(storage, key)
+        entry = None
+        result = yield None
+        result.cache_status = "miss"
     for raw in replaced:
         yield _Close(raw)
     status = result.cache_status or "miss"

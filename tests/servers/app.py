@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import gzip
 import hashlib
 import http
 import json
@@ -363,8 +364,8 @@ class TestApp:
     - ``GET /trickle?bytes=&interval=``, ``GET /stall-body``.
     - ``POST|PUT /upload``: streamed, answers size and SHA-256.
     - ``GET /auth/bearer``, ``GET /auth/basic``, ``GET /auth/api-key``.
-    - ``ANY /cache/{key}?cc=&etag=&etag304=&last_modified=&vary=&type=&size=&delay=&fail_after=
-      &fail_status=&location=``: a cacheable resource; counts origin hits as attempts of
+    - ``ANY /cache/{key}?cc=&etag=&etag304=&last_modified=&vary=&type=&size=&gzip=&delay=
+      &fail_after=&fail_status=&location=``: a cacheable resource; counts origin hits as attempts of
       ``cache:{key}`` (``GET``; unsafe methods count as ``cache-write:{key}``).
     - ``POST /oauth/{key}/token``, ``ANY /oauth/{key}/resource``, ``POST /oauth/{key}/revoke``:
       an OAuth 2.0 server (see `servers.oauth`); register a client with ``app.oauth.register``.
@@ -866,6 +867,9 @@ class TestApp:
             body = _dump_json(
                 {"key": key, "hits": count, "vary": request.header(vary) if vary else None}
             )
+        if request.query_value("gzip"):
+            body = gzip.compress(body)
+            headers.append(("content-encoding", "gzip"))
         await request.respond(200, body, content_type=content_type, headers=headers)
 
 
