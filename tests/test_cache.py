@@ -600,3 +600,21 @@ async def test_a_refused_connection_without_an_entry_raises(
     async with api_for(kind, base, cache=restwell.Cache(storage, stale_if_error=True)) as api:
         with pytest.raises(restwell.ConnectionError):
             await api.get(url)
+
+
+async def test_hits_pass_an_open_circuit_and_are_not_counted(
+    kind: str, storage: restwell.CacheStorage, server: str, server_app: TestApp
+) -> None:
+    breaker = restwell.CircuitBreaker(failure_threshold=1, recovery_timeout=30)
+    key, url = resource()
+    cache = restwell.Cache(storage)
+    async with api_for(kind, server, cache=cache, circuit_breaker=breaker) as api:
+        await api.get(url)
+        with pytest.raises(restwell.ServerError):
+            await api.get("/status/503")  # opens the circuit for the host
+        with pytest.raises(restwell.CircuitOpenError):
+            await api.get(url, cache=False)
+        served = [await api.get(url) for _ in range(3)]
+    assert [r.cache_status for r in served] == ["hit"] * 3
+    assert all(r.attempts == 0 for r in served)
+    assert hits(server_app, key) == 1
