@@ -206,7 +206,11 @@ async def test_unsafe_method_invalidates(
 
 
 async def test_stale_if_error_on_503(
-    kind: str, storage: restwell.CacheStorage, server: str, server_app: TestApp
+    kind: str,
+    storage: restwell.CacheStorage,
+    server: str,
+    server_app: TestApp,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     key, url = resource("max-age=0, stale-if-error=60", fail_after="1")
     async with api_for(kind, server, cache=restwell.Cache(storage, stale_if_error=True)) as api:
@@ -214,6 +218,8 @@ async def test_stale_if_error_on_503(
         second = await api.get(url)
     assert (second.status_code, second.cache_status, second.from_cache) == (200, "stale", True)
     assert hits(server_app, key) == 2  # the 503 was asked for, and replaced
+    assert "served a stale cached response" in caplog.text
+    assert "in place of a 503" in caplog.text
     assert second.json() == first.json()
     # Without the opt-in, the 503 is the answer.
     _key, url = resource("max-age=0, stale-if-error=60", fail_after="1")

@@ -1102,6 +1102,7 @@ def _to_origin(
                 added.append(name)
     replaced: list[httpx.Response] = []
     merged: list[CacheEntry] = []
+    raw_status: list[int] = []
     request_time = clock()
 
     def substitute(raw: httpx.Response) -> tuple[httpx.Response, bool, str]:
@@ -1120,6 +1121,7 @@ def _to_origin(
                 return _served(fresh, request, _age(fresh, now)), True, "revalidated"
         elif raw.status_code in _STALE_STATUSES and usable_stale(entry, now, cache.stale_if_error):
             replaced.append(raw)
+            raw_status.append(raw.status_code)
             return _served(entry, request, _age(entry, now)), True, "stale"
         return raw, False, "miss"
 
@@ -1151,6 +1153,10 @@ def _to_origin(
         yield _Close(raw)
     status = result.cache_status or "miss"
     call.cache_result(status)
+    if status == "stale":
+        logger.warning(
+            "served a stale cached response for %s in place of a %d", call.url, raw_status[0]
+        )
     if merged:
         yield from _store(storage, key, merged[0])
         return result
