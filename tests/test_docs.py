@@ -1,4 +1,4 @@
-"""The guide's examples for authentication, middleware and observers run as written."""
+"""The guide's examples for authentication, caching, middleware and observers run as written."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def section(title: str) -> str:
 
 BLOCKS = [
     (title, index, block)
-    for title in ("Authentication", "Middleware and observability")
+    for title in ("Authentication", "Caching", "Middleware and observability")
     for index, block in enumerate(re.findall(r"```python\n(.*?)```", section(title), re.S))
 ]
 

@@ -12,6 +12,8 @@ from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._base import CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, URLTypes
 from ._breaker import BreakerRecord, BreakerStore, CircuitBreaker, CircuitState, MemoryBreakerStore
 from ._budget import RetryBudget
+from ._cache import Cache
+from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._exceptions import (
@@ -87,7 +89,10 @@ __all__ = [
     "BearerAuth",
     "BreakerRecord",
     "BreakerStore",
+    "Cache",
+    "CacheEntry",
     "CacheResult",
+    "CacheStorage",
     "CallContext",
     "CallFinished",
     "CallStarted",
@@ -106,6 +111,7 @@ __all__ = [
     "InsecureRequestWarning",
     "Limits",
     "MemoryBreakerStore",
+    "MemoryCacheStorage",
     "MemoryRateLimitStore",
     "Middleware",
     "NotFoundError",
@@ -130,6 +136,7 @@ __all__ = [
     "RetryBudget",
     "RetryScheduled",
     "RetryTypes",
+    "SQLiteCacheStorage",
     "ServerError",
     "ServerSentEvent",
     "Timeout",

@@ -13,11 +13,12 @@ import types
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypedDict, TypeVar
 
 import httpx
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth, redactor_for
+from ._cache import BoundCache, Cache, CacheMode
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._headers import field_name_problem, field_value_problem, shown_name
@@ -132,6 +133,7 @@ class RequestOptions(TypedDict, total=False):
     follow_redirects: bool | UseClientDefault
     extensions: dict[str, Any] | None
     middleware: Sequence[Middleware] | None
+    cache: bool | Literal["refresh"] | UseClientDefault
 
 
 def _check_base_url(value: object) -> httpx.URL | None:
@@ -224,6 +226,25 @@ def _check_cookies(cookies: object, where: str) -> None:
             )
 
 
+def _check_cache(value: object) -> Cache | None:
+    if value is None or value is False:
+        return None
+    if not isinstance(value, Cache):
+        raise TypeError(f"cache must be a restwell.Cache or None, got {type(value).__name__}")
+    return value
+
+
+def _cache_mode(value: object) -> CacheMode:
+    """A request's ``cache=``: ``True`` (use it), ``False`` (bypass it) or ``"refresh"``."""
+    if value is True:
+        return "use"
+    if value is False:
+        return "bypass"
+    if value == "refresh":
+        return "refresh"
+    raise TypeError(f'cache must be True, False or "refresh", got {value!r}')
+
+
 def _check_observers(value: object) -> tuple[Observer, ...]:
     """The client's observers: the user's, then restwell's logging (always there)."""
     if value is None:
@@ -307,6 +328,7 @@ class ClientSettings:
         "api_version",
         "auth",
         "base_url",
+        "cache",
         "circuit_breaker",
         "follow_redirects",
         "headers",
@@ -354,6 +376,7 @@ class ClientSettings:
                 f"rate_limit must be a restwell.RateLimit or None, got {type(rate_limit).__name__}"
             )
         self.rate_limit: RateLimit | None = rate_limit
+        self.cache = _check_cache(options["cache"])
         self.follow_redirects = _check_flag("follow_redirects", options["follow_redirects"])
         self.raise_for_status = _check_flag("raise_for_status", options["raise_for_status"])
         self.allow_status = _check_statuses("allow_status", options["allow_status"])
@@ -460,6 +483,7 @@ class BaseClient(Generic[TransportT]):
         redactor: Redactor | None = None,
         middleware: Sequence[Middleware] | None = None,
         observers: Sequence[Observer] | None = None,
+        cache: Cache | None = None,
     ) -> None:
         options = dict(locals())
         del options["self"]
@@ -570,6 +594,23 @@ class BaseClient(Generic[TransportT]):
         """The cookie jar, shared with every client made by :meth:`with_options`."""
         cookies: httpx.Cookies = self._pool.cookies
         return cookies
+
+    @property
+    def cache(self) -> BoundCache | None:
+        """The HTTP :class:`Cache` (``None`` without one): ``clear()``, ``invalidate(url)``.
+
+        Relative URLs given to ``invalidate`` are joined to the client's ``base_url``.
+
+        Example:
+            >>> import restwell
+            >>> with restwell.Client("https://api.example.com", cache=restwell.Cache()) as client:
+            ...     client.cache.invalidate("/users/1")
+            ...     client.cache.clear()
+        """
+        cache = self._settings.cache
+        if cache is None:
+            return None
+        return BoundCache(cache, self._merge_url, self._settings.redactor)
 
     @property
     def is_closed(self) -> bool:
@@ -755,6 +796,7 @@ class BaseClient(Generic[TransportT]):
         progress: ProgressCallback | None,
         now: float,
         middleware: Sequence[Middleware] | None = None,
+        cache: bool | str | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Call:
         """Build the request and the call that will send it. No I/O happens here."""
         if self._closed or self._pool.is_closed:
@@ -906,4 +948,5 @@ class BaseClient(Generic[TransportT]):
             else settings.middleware,
             redactor=redactor,
             now=now,
+            cache_mode="use" if cache is USE_CLIENT_DEFAULT else _cache_mode(cache),
         )

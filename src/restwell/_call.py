@@ -21,10 +21,12 @@ from __future__ import annotations
 import random
 import ssl
 import time
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
+from ._cache import CacheMode, Op, cache_flow
 from ._deadline import Deadline, TotalTimeout
 from ._exceptions import (
     MADE_HERE,
@@ -43,6 +45,7 @@ from ._oauth2 import AUTH_HINT, failed_token_request
 from ._observe import (
     AttemptFinished,
     AttemptStarted,
+    CacheResult,
     CallFinished,
     CallStarted,
     CircuitStateChanged,
@@ -108,6 +111,7 @@ class Call:
         "attempt_started",
         "attempts",
         "auth",
+        "cache_mode",
         "deadline",
         "ended",
         "follow_redirects",
@@ -129,6 +133,7 @@ class Call:
         "settings",
         "started",
         "stream",
+        "substitute",
         "ticket",
         "timeouts",
     )
@@ -153,8 +158,13 @@ class Call:
         middleware: tuple[Middleware, ...],
         redactor: Redactor,
         now: float,
+        cache_mode: CacheMode = "use",
     ) -> None:
         self.settings = settings
+        self.cache_mode: CacheMode = cache_mode
+        # Set by the cache layer while it waits for the retry loop: swaps the final response
+        # (a 304 for the stored one, a 5xx for a stale one) before finish() judges it.
+        self.substitute: Callable[[httpx.Response], tuple[httpx.Response, bool, str]] | None = None
         # The client's, or one that also hides a per-request auth's names (see _prepare).
         self.redactor = redactor
         self.request = request
@@ -205,6 +215,23 @@ class Call:
             self._notify(
                 self.observers,
                 CallStarted(self.call_id, self.host, method=request.method, url=self.url),
+            )
+
+    def layers(self) -> Generator[Op | None, Any, Response] | None:
+        """The call-level layers around the retry loop (today the cache), or ``None``.
+
+        The clients' ``_send`` drives the flow: ``None`` yielded means "run the retry loop".
+        """
+        cache = self.settings.cache
+        if cache is None:
+            return None
+        return cache_flow(cache, self, self.cache_mode)
+
+    def cache_result(self, result: str) -> None:
+        """Tell the observers what the cache did for this call."""
+        if self.observers:
+            self._notify(
+                self.observers, CacheResult(self.call_id, self.host, url=self.url, result=result)
             )
 
     # -- identity and events -------------------------------------------------------------
@@ -292,6 +319,7 @@ class Call:
         response: httpx.Response | None = None,
         error: ClientError | None = None,
         gave_up: bool = False,
+        from_cache: bool = False,
     ) -> None:
         self.ended = True
         observers = self.settings.observers if gave_up else self.observers
@@ -312,7 +340,7 @@ class Call:
                 attempts=self.attempts,
                 elapsed=now - self.started,
                 gave_up=gave_up,
-                from_cache=False,
+                from_cache=from_cache,
                 reason="" if response is None else response.reason_phrase,
                 message="" if error is None else str(error),
             ),
@@ -516,7 +544,8 @@ class Call:
         its (small) error body here, so the error can quote it and a failure while reading
         it is mapped and retried like any other.
         """
-        if self.stream and not self.raises_for(response):
+        # A 304 has no body (RFC 9110 §15.4.5): reading it frees the connection at once.
+        if self.stream and not self.raises_for(response) and response.status_code != 304:
             if self.deadline is not None:
                 self.request.extensions["timeout"] = self.timeouts
             return False
@@ -651,16 +680,27 @@ class Call:
         status = response.status_code
         return status >= 400 and self.raise_for_status and status not in self.allow_status
 
-    def finish(self, response: httpx.Response, now: float) -> Response:
+    def finish(
+        self,
+        response: httpx.Response,
+        now: float,
+        *,
+        from_cache: bool = False,
+        cache_status: str | None = None,
+    ) -> Response:
         """The call's result: a :class:`Response`, or the status error raised."""
         settings = self.settings
+        if self.substitute is not None:
+            response, from_cache, cache_status = self.substitute(response)
         result = Response(
             response,
+            from_cache=from_cache,
             attempts=self.attempts,
             json_loads=settings.json_loads,
             progress=self.progress,
             redactor=self.redactor,
         )
+        result.cache_status = cache_status
         if self.raises_for(response):
             info = self.info()
             error = self._status_error(response, info, result)
@@ -672,10 +712,11 @@ class Call:
                 response=response,
                 error=error,
                 gave_up=response.status_code in self.retry.retry_statuses,
+                from_cache=from_cache,
             )
             raise error
         if self.observers:
-            self._finished(now, response=response)
+            self._finished(now, response=response, from_cache=from_cache)
         return result
 
     def _status_error(

@@ -22,7 +22,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import httpx
@@ -137,6 +137,7 @@ class Client(BaseClient[httpx.BaseTransport]):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
         middleware: Sequence[Middleware] | None = None,
+        cache: bool | Literal["refresh"] | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a request and return its :class:`Response` (body read).
 
@@ -165,7 +166,7 @@ class Client(BaseClient[httpx.BaseTransport]):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=False,
-            progress=None, now=_clock(), middleware=middleware,
+            progress=None, now=_clock(), middleware=middleware, cache=cache,
         )  # fmt: skip
         return self._send(call)
 
@@ -193,6 +194,7 @@ class Client(BaseClient[httpx.BaseTransport]):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
         middleware: Sequence[Middleware] | None = None,
+        cache: bool | Literal["refresh"] | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Iterator[Response]:
         """Send a request and yield the :class:`Response` before its body is read.
 
@@ -216,7 +218,7 @@ class Client(BaseClient[httpx.BaseTransport]):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=True,
-            progress=progress, now=_clock(), middleware=middleware,
+            progress=progress, now=_clock(), middleware=middleware, cache=cache,
         )  # fmt: skip
         response = self._send(call)
         try:
@@ -383,6 +385,27 @@ class Client(BaseClient[httpx.BaseTransport]):
         return iter_events(self, state, state.request.method, url, options)
 
     def _send(self, call: Call) -> Response:
+        # The call-level layers (the cache) around the retry loop: a flow of instructions.
+        flow = call.layers()
+        if flow is None:
+            return self._send_attempts(call)
+        try:
+            step = next(flow)
+            while True:
+                try:
+                    result = self._send_attempts(call) if step is None else step.run()
+                except Exception as exc:  # noqa: PERF203 - thrown into the flow
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(result)
+        except StopIteration as stop:
+            response: Response = stop.value
+            return response
+        except BaseException:
+            flow.close()
+            raise
+
+    def _send_attempts(self, call: Call) -> Response:
         wait: float | None
         try:
             while True:
@@ -577,6 +600,7 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
         middleware: Sequence[Middleware] | None = None,
+        cache: bool | Literal["refresh"] | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a request and return its :class:`Response`; see :meth:`Client.request`.
 
@@ -588,7 +612,7 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=False,
-            progress=None, now=_clock(), middleware=middleware,
+            progress=None, now=_clock(), middleware=middleware, cache=cache,
         )  # fmt: skip
         return await self._send(call)
 
@@ -616,6 +640,7 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, Any] | None = None,
         middleware: Sequence[Middleware] | None = None,
+        cache: bool | Literal["refresh"] | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> AsyncIterator[Response]:
         """Send a request and yield the response before its body is read.
 
@@ -631,7 +656,7 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
             raise_for_status=raise_for_status, allow_status=allow_status,
             api_version=api_version, idempotency_key=idempotency_key,
             follow_redirects=follow_redirects, extensions=extensions, stream=True,
-            progress=progress, now=_clock(), middleware=middleware,
+            progress=progress, now=_clock(), middleware=middleware, cache=cache,
         )  # fmt: skip
         response = await self._send(call)
         try:
@@ -729,6 +754,27 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
         return aiter_events(self, state, state.request.method, url, options)
 
     async def _send(self, call: Call) -> Response:
+        # The call-level layers (the cache) around the retry loop: a flow of instructions.
+        flow = call.layers()
+        if flow is None:
+            return await self._send_attempts(call)
+        try:
+            step = next(flow)
+            while True:
+                try:
+                    result = await (self._send_attempts(call) if step is None else step.arun())
+                except Exception as exc:  # noqa: PERF203 - thrown into the flow
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(result)
+        except StopIteration as stop:
+            response: Response = stop.value
+            return response
+        except BaseException:
+            flow.close()
+            raise
+
+    async def _send_attempts(self, call: Call) -> Response:
         wait: float | None
         try:
             while True:

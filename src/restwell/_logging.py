@@ -9,6 +9,8 @@ level     when                                        fields
 DEBUG     each attempt: request and response with     call_id, host, method, url, attempt,
           headers and a capped body excerpt           status, elapsed, request_headers,
                                                       response_headers
+DEBUG     what the HTTP cache did (hit, miss,         call_id, host, url, cache
+          revalidated, stale)
 INFO      a call ended with a response (any status    call_id, host, method, url, status,
           the caller gets: 200, 404 ...)              attempt, elapsed
 WARNING   a retry is scheduled                        call_id, host, method, url, attempt,
@@ -33,6 +35,7 @@ from typing import Final
 
 from ._observe import (
     AttemptFinished,
+    CacheResult,
     CallFinished,
     CircuitStateChanged,
     Event,
@@ -82,6 +85,18 @@ class LoggingObserver(Observer):
             self._retry(event)
         elif isinstance(event, CircuitStateChanged):
             self._circuit(event)
+        elif isinstance(event, CacheResult) and logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "cache %s: %s",
+                event.result,
+                event.url,
+                extra={
+                    "call_id": event.call_id,
+                    "host": event.host,
+                    "url": event.url,
+                    "cache": event.result,
+                },
+            )
         elif isinstance(event, TokenFetched) and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s an OAuth2 access token from %s (expires in %s s)",

@@ -65,13 +65,15 @@ def _rebuild_response(state: dict[str, Any]) -> Response:
     )
     # Set after the body is read: a Content-Encoding it names was already undone.
     raw.headers = httpx.Headers(state["headers"])
-    return Response(
+    response = Response(
         raw,
         attempts=state["attempts"],
         from_cache=state["from_cache"],
         request_info=state["request_info"],
         redactor=state["redactor"],
     )
+    response.cache_status = state.get("cache_status")
+    return response
 
 
 class Response:
@@ -97,6 +99,7 @@ class Response:
         "_redactor",
         "_request_info",
         "attempts",
+        "cache_status",
         "from_cache",
         "httpx",
     )
@@ -115,6 +118,8 @@ class Response:
         self.httpx = response
         self.attempts = attempts
         self.from_cache = from_cache
+        # What the HTTP cache did: "hit", "miss", "revalidated", "stale"; None without one.
+        self.cache_status: str | None = None
         self._json_loads = json_loads
         self._progress = progress
         self._request_info = request_info
@@ -389,6 +394,7 @@ class Response:
             "request": request,
             "attempts": self.attempts,
             "from_cache": self.from_cache,
+            "cache_status": self.cache_status,
             "request_info": self._request_info,
             "redactor": redactor,
         }

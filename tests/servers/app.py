@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import gzip
 import hashlib
 import http
 import json
@@ -366,6 +367,9 @@ class TestApp:
     - ``GET /trickle?bytes=&interval=``, ``GET /stall-body``.
     - ``POST|PUT /upload``: streamed, answers size and SHA-256.
     - ``GET /auth/bearer``, ``GET /auth/basic``, ``GET /auth/api-key``.
+    - ``ANY /cache/{key}?cc=&etag=&etag304=&last_modified=&vary=&type=&size=&gzip=&delay=
+      &fail_after=&fail_status=&location=``: a cacheable resource; counts origin hits as attempts of
+      ``cache:{key}`` (``GET``; unsafe methods count as ``cache-write:{key}``).
     - ``POST /oauth/{key}/token``, ``ANY /oauth/{key}/resource``, ``POST /oauth/{key}/revoke``:
       an OAuth 2.0 server (see `servers.oauth`); register a client with ``app.oauth.register``.
     """
@@ -487,6 +491,7 @@ class TestApp:
         add(r"/auth/bearer", self.auth_bearer)
         add(r"/auth/basic", self.auth_basic)
         add(r"/auth/api-key", self.auth_api_key)
+        add(r"/cache/(?P<key>[^/]+)", self.cache, None)
         add(r"/oauth/(?P<key>[^/]+)/token", self.oauth.token, {"POST"})
         add(r"/oauth/(?P<key>[^/]+)/resource", self.oauth.resource, None)
         add(r"/oauth/(?P<key>[^/]+)/revoke", self.oauth.revoke, {"POST"})
@@ -826,3 +831,71 @@ class TestApp:
         if not key or (expected is not None and key != expected):
             raise HTTPException(401, "missing or invalid API key")
         await request.send_json({"api_key": key, "source": source})
+
+    async def cache(self, request: Request) -> None:
+        """A resource with the caching headers the query asks for (see the class docstring).
+
+        ``GET``: counts a hit; after ``fail_after`` hits answers ``fail_status`` (503); answers
+        304 to a matching ``If-None-Match`` (weak comparison; ``etag304`` is the ETag the 304
+        carries, by default the same) or ``If-Modified-Since``; ``vary`` names a request
+        header whose value the body echoes. Other methods answer 204 (``location`` adds a
+        ``Location``), counted apart.
+        """
+        key = request.params["key"]
+        await request.drain_body()
+        if request.method not in ("GET", "HEAD"):
+            self.record_attempt(f"cache-write:{key}", None)
+            location = request.query_value("location")
+            await request.respond(204, headers=[("location", location)] if location else [])
+            return
+        count = self.record_attempt(f"cache:{key}", None)
+        delay = request.query_float("delay", 0.0)
+        if delay:
+            await anyio.sleep(delay)
+        headers: list[tuple[str, str]] = []
+        if (cc := request.query_value("cc")) is not None:
+            headers.append(("cache-control", cc))
+        if (vary := request.query_value("vary")) is not None:
+            headers.append(("vary", vary))
+        fail_after = request.query_int("fail_after", 0)
+        if fail_after and count > fail_after:
+            await request.send_json(
+                {"error": "failing", "hits": count}, request.query_int("fail_status", 503)
+            )
+            return
+        etag = request.query_value("etag")
+        last_modified = (
+            "Mon, 01 Jan 2024 00:00:00 GMT" if request.query_value("last_modified") else None
+        )
+        if etag is not None:
+            headers.append(("etag", etag))
+        if last_modified is not None:
+            headers.append(("last-modified", last_modified))
+        asked = request.header("if-none-match")
+        since = request.header("if-modified-since")
+        if (etag is not None and asked is not None and _weak(asked) == _weak(etag)) or (
+            etag is None and last_modified is not None and since == last_modified
+        ):
+            shown = request.query_value("etag304", etag)
+            headers = [(n, v) for n, v in headers if n != "etag"]
+            if shown:
+                headers.append(("etag", shown))
+            await request.respond(304, headers=headers)
+            return
+        size = request.query_int("size", 0)
+        content_type = request.query_value("type", JSON_TYPE) or JSON_TYPE
+        if size:
+            body = pattern_bytes(0, size)
+        else:
+            body = _dump_json(
+                {"key": key, "hits": count, "vary": request.header(vary) if vary else None}
+            )
+        if request.query_value("gzip"):
+            body = gzip.compress(body)
+            headers.append(("content-encoding", "gzip"))
+        await request.respond(200, body, content_type=content_type, headers=headers)
+
+
+def _weak(tag: str) -> str:
+    """An entity tag for weak comparison (RFC 9110 §8.8.3.2)."""
+    return tag[2:] if tag.startswith("W/") else tag
