@@ -1,0 +1,59 @@
+"""The documentation site's sources: the API reference covers every public name, and the
+internal-link checker that CI runs over the built site finds broken links."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import restwell
+import restwell.testing
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def _load_check_links():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("check_links", DOCS / "check_links.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_public_name_has_an_autodoc_entry() -> None:
+    reference = (DOCS / "reference.md").read_text()
+    documented = set(re.findall(r"^\.\. auto(?:class|function|data):: ([\w.]+)$", reference, re.M))
+    expected = {f"restwell.{name}" for name in restwell.__all__} | {
+        f"restwell.testing.{name}" for name in restwell.testing.__all__
+    }
+    assert expected - documented == set()
+    assert documented - expected == set()
+
+
+def test_the_site_has_a_page_per_toctree_entry() -> None:
+    contents = (DOCS / "contents.md").read_text()
+    entries = re.findall(r"^([\w-]+)$", contents, re.M)
+    assert {"quickstart", "index", "testing", "reference", "changelog", "benchmarks"} <= set(
+        entries
+    )
+    for entry in entries:
+        assert (DOCS / f"{entry}.md").exists(), entry
+
+
+def test_link_checker_finds_missing_files_and_anchors(tmp_path: Path) -> None:
+    check_links = _load_check_links()
+    (tmp_path / "a.html").write_text(
+        '<h1 id="top">A</h1><a href="b.html#here">ok</a><a href="#top">self</a>'
+        '<a href="https://example.com/x">external</a>'
+        '<a href="missing.html">gone</a><a href="b.html#nowhere">bad anchor</a>'
+    )
+    (tmp_path / "b.html").write_text('<section id="here"></section>')
+    assert check_links.broken_links(tmp_path) == [
+        "a.html: missing.html (no such file)",
+        "a.html: b.html#nowhere (no such anchor)",
+    ]
+    assert check_links.main(["check_links", str(tmp_path)]) == 1
+    (tmp_path / "a.html").write_text('<a href="b.html#here">ok</a>')
+    assert check_links.main(["check_links", str(tmp_path)]) == 0
