@@ -45,4 +45,5 @@ napoleon_numpy_docstring = False
 
 html_theme = "furo"
 html_title = f"restwell {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"  # also spares the browser a 404 on /favicon.ico

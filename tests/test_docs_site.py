@@ -57,3 +57,27 @@ def test_link_checker_finds_missing_files_and_anchors(tmp_path: Path) -> None:
     assert check_links.main(["check_links", str(tmp_path)]) == 1
     (tmp_path / "a.html").write_text('<a href="b.html#here">ok</a>')
     assert check_links.main(["check_links", str(tmp_path)]) == 0
+
+
+def _slug(heading: str) -> str:
+    # MyST's (GitHub's) anchors: lower case, punctuation dropped, spaces to hyphens.
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_the_quickstart_links_every_section_of_the_guide() -> None:
+    # README -> quickstart -> any capability: two clicks.
+    guide = (DOCS / "index.md").read_text()
+    sections = {_slug(title) for title in re.findall(r"^## (.+)$", guide, re.M)} - {"install"}
+    quickstart = (DOCS / "quickstart.md").read_text()
+    linked = set(re.findall(r"\]\(index\.md#([\w-]+)\)", quickstart))
+    assert sections - linked == set(), "add a row to the table of docs/quickstart.md"
+
+
+def test_the_readme_links_the_quickstart_and_the_guide_and_they_exist() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+?)(?:#[^)]*)?\)", readme)
+    local = [target for target in targets if "://" not in target]
+    assert {"docs/quickstart.md", "docs/index.md"} <= set(local)
+    for target in local:
+        assert (DOCS.parent / target).exists(), target
