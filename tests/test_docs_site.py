@@ -4,8 +4,13 @@ internal-link checker that CI runs over the built site finds broken links."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import restwell
 import restwell.testing
@@ -81,3 +86,30 @@ def test_the_readme_links_the_quickstart_and_the_guide_and_they_exist() -> None:
     assert {"docs/quickstart.md", "docs/index.md"} <= set(local)
     for target in local:
         assert (DOCS.parent / target).exists(), target
+
+
+def test_the_benchmarks_page_shows_the_committed_results() -> None:
+    results = json.loads((DOCS.parent / "bench" / "results" / "compare.json").read_text())
+    page = (DOCS / "benchmarks.md").read_text()
+    assert results["machine"]["date"] in page
+    for name, value in results["results"].items():
+        assert f"| {round(value['median_us'])} µs |" in page, name
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", page):
+        assert (DOCS / image).exists(), image
+
+
+def test_the_plots_are_made_from_the_results(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    bench = DOCS.parent / "bench"
+    subprocess.run(
+        [
+            sys.executable,
+            str(bench / "plots.py"),
+            str(bench / "results" / "compare.json"),
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    for mode in ("sync", "async"):
+        assert (tmp_path / f"bench-{mode}.png").read_bytes().startswith(b"\x89PNG")
