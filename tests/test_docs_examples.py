@@ -47,7 +47,10 @@ from servers import run_uvicorn
 from servers.docs_api import DocsAPI
 
 ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    *sorted(page for page in (ROOT / "docs").rglob("*.md") if "_build" not in page.parts),
+]
 ELSEWHERE = {"testing.md"}  # tests/test_docs_testing.py runs its examples
 FENCE = re.compile(r"^(?:<!-- (?P<marker>[^>]*?) -->\n)?```python\n(?P<code>.*?)^```", re.M | re.S)
 FRAGMENT_NAMES = {
@@ -77,9 +80,16 @@ class Example:
         return f"{self.page}:{self.line}"
 
 
+def _name(page: Path) -> str:
+    # "index.md", "guide/errors.md" (docs/ pages), "README.md".
+    docs = ROOT / "docs"
+    return page.relative_to(docs).as_posix() if docs in page.parents else page.name
+
+
 def collect(page: Path) -> list[Example]:
     """The ``python`` blocks of ``page``, with their fragment markers."""
     text = page.read_text()
+    name = _name(page)
     examples = []
     for match in FENCE.finditer(text):
         line = text.count("\n", 0, match.start("code"))  # the fence's line, 1-based
@@ -88,16 +98,16 @@ def collect(page: Path) -> list[Example]:
         if marker is not None:
             kind, _, names = marker.partition(":")
             if kind.strip() != "fragment":
-                raise ValueError(f"{page.name}:{line}: unknown example marker {marker!r}")
+                raise ValueError(f"{name}:{line}: unknown example marker {marker!r}")
             fragment = tuple(name.strip() for name in names.split(",") if name.strip())
             unknown = set(fragment) - set(FRAGMENT_NAMES)
             if unknown:
-                raise ValueError(f"{page.name}:{line}: unknown fragment names {sorted(unknown)}")
-        examples.append(Example(page.name, line, match.group("code"), fragment))
+                raise ValueError(f"{name}:{line}: unknown fragment names {sorted(unknown)}")
+        examples.append(Example(name, line, match.group("code"), fragment))
     return examples
 
 
-EXAMPLES = [example for page in PAGES if page.name not in ELSEWHERE for example in collect(page)]
+EXAMPLES = [example for page in PAGES if _name(page) not in ELSEWHERE for example in collect(page)]
 
 
 @pytest.fixture(scope="module")
@@ -250,12 +260,12 @@ def test_example_runs(example: Example, docs_api: str, tmp_path: Path) -> None:
 
 
 def test_every_page_with_examples_is_covered() -> None:
-    pages_with_blocks = {page.name for page in PAGES if "```python" in page.read_text()}
+    pages_with_blocks = {_name(page) for page in PAGES if "```python" in page.read_text()}
     covered = {example.page for example in EXAMPLES} | ELSEWHERE
     assert pages_with_blocks <= covered
     # Each block is found: as many examples as python fences.
     fences = sum(
-        page.read_text().count("```python") for page in PAGES if page.name not in ELSEWHERE
+        page.read_text().count("```python") for page in PAGES if _name(page) not in ELSEWHERE
     )
     assert len(EXAMPLES) == fences
 

@@ -19,12 +19,7 @@ DOCS = Path(__file__).parent.parent / "docs"
 
 
 def _load_check_links():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("check_links", DOCS / "check_links.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("check_links")
 
 
 def test_every_public_name_has_an_autodoc_entry() -> None:
@@ -70,12 +65,24 @@ def _slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
+def _prose(page: Path) -> str:
+    """The page without its fenced blocks (a ``# comment`` in code is no heading)."""
+    return re.sub(r"^```.*?^```", "", page.read_text(), flags=re.M | re.S)
+
+
+def _guide_sections(docs: Path) -> set[str]:
+    """The anchors of the guide's top sections: index.md's ``## ``, or one page each."""
+    sections = set(re.findall(r"^## (.+)$", _prose(docs / "index.md"), re.M))
+    for page in (docs / "guide").glob("*.md"):
+        sections |= set(re.findall(r"^# (.+)$", _prose(page), re.M))
+    return {_slug(title) for title in sections}
+
+
 def test_the_quickstart_links_every_section_of_the_guide() -> None:
     # README -> quickstart -> any capability: two clicks.
-    guide = (DOCS / "index.md").read_text()
-    sections = {_slug(title) for title in re.findall(r"^## (.+)$", guide, re.M)} - {"install"}
+    sections = _guide_sections(DOCS) - {"install"}
     quickstart = (DOCS / "quickstart.md").read_text()
-    linked = set(re.findall(r"\]\(index\.md#([\w-]+)\)", quickstart))
+    linked = set(re.findall(r"\]\((?:index|guide/[\w-]+)\.md#([\w-]+)\)", quickstart))
     assert sections - linked == set(), "add a row to the table of docs/quickstart.md"
 
 
@@ -113,3 +120,54 @@ def test_the_plots_are_made_from_the_results(tmp_path: Path) -> None:
     )
     for mode in ("sync", "async"):
         assert (tmp_path / f"bench-{mode}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _anchors(page: Path) -> set[str]:
+    return {_slug(title) for title in re.findall(r"^#{1,6} (.+)$", _prose(page), re.M)}
+
+
+def test_split_guide_makes_a_page_per_section_and_keeps_links_and_examples(
+    tmp_path: Path,
+) -> None:
+    import shutil  # noqa: PLC0415
+
+    import test_docs_examples  # noqa: PLC0415
+
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("_build"))
+    readme = tmp_path / "README.md"
+    shutil.copy(DOCS.parent / "README.md", readme)
+    split_guide = _load("split_guide")
+    sections = _guide_sections(DOCS)
+
+    written = split_guide.split(docs, readme)
+
+    assert {page.stem for page in written} == sections
+    assert "\n## " not in (docs / "index.md").read_text()
+    assert _guide_sections(docs) == sections
+    # Every link to a page of the site, with an anchor, lands on a heading of that page.
+    for page in [readme, *docs.rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)\s:]+\.md)#([\w-]+)\)", page.read_text()):
+            path, anchor = target
+            linked = (page.parent / path).resolve()
+            assert linked.exists(), (page, path)
+            if linked.parent in (docs, docs / "guide"):
+                assert anchor in _anchors(linked), (page.name, path, anchor)
+
+    # The same examples, with the same markers, are found after the split.
+    def examples(root: Path) -> list[tuple[str, object]]:
+        pages = sorted(root.rglob("*.md"))
+        found = [e for p in pages for e in test_docs_examples.collect(p)]
+        return sorted((e.code, e.fragment) for e in found)  # type: ignore[misc]
+
+    assert examples(docs) == examples(DOCS)
+    assert split_guide.split(docs, readme) == []  # a second run changes nothing
