@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -533,11 +532,3 @@ async def test_a_non_ascii_event_id_is_sent_back_as_utf8_async(sse_url: str) -> 
         events = [event async for event in client.events(sse_url, reconnect_delay=0)]
     assert [event.id for event in events] == ["café"]
     assert SEEN_IDS[key] == [None, "café".encode()]
-
-
-def test_the_guide_states_the_query_merge_rule_truly() -> None:
-    guide = (Path(__file__).parent.parent / "docs" / "index.md").read_text()
-    start = guide.index("\n### Query strings\n")
-    block = re.search(r"```python\n(.*?)```", guide[start:], re.S)
-    assert block is not None
-    exec(compile(block.group(1), "docs/index.md:Query strings", "exec"), {})

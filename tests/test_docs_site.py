@@ -149,9 +149,11 @@ def test_split_guide_makes_a_page_per_section_and_keeps_links_and_examples(
     split_guide = _load("split_guide")
     sections = _guide_sections(DOCS)
 
+    already_split = "\n## " not in (DOCS / "index.md").read_text()
     written = split_guide.split(docs, readme)
 
-    assert {page.stem for page in written} == sections
+    # On a one-page guide it writes a page per section; on a split one it changes nothing.
+    assert {page.stem for page in written} == (set() if already_split else sections)
     assert "\n## " not in (docs / "index.md").read_text()
     assert _guide_sections(docs) == sections
     # Every link to a page of the site, with an anchor, lands on a heading of that page.

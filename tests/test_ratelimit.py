@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 import pickle
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -794,22 +792,3 @@ async def test_client_callers_are_held_at_most_once_each() -> None:
     call_ids = [event.call_id for event in waits.events]
     assert len(call_ids) == len(set(call_ids)) >= 450  # no caller woke twice
     assert 0.45 <= elapsed < 1.5
-
-
-# -- the guide -------------------------------------------------------------------------------
-
-
-def _guide_blocks() -> list[str]:
-    guide = (Path(__file__).parent.parent / "docs" / "index.md").read_text()
-    start = guide.index("\n## Rate limiting\n")
-    end = guide.index("\n## ", start + 1)
-    return re.findall(r"```python\n(.*?)```", guide[start:end], re.S)
-
-
-@pytest.mark.parametrize("block", _guide_blocks())
-def test_guide_example_runs(block: str) -> None:
-    exec(compile(block, "docs/index.md:Rate limiting", "exec"), {})
-
-
-def test_the_guide_has_its_examples() -> None:
-    assert len(_guide_blocks()) == 3
