@@ -130,7 +130,10 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         super().__init__(**kwargs)
         limits = kwargs.get("limits")
         slots = None if limits is None else limits.max_connections
-        self._slots: int | None = slots if kwargs.get("transport") is None else None
+        # httpx's transport, or one that asks for the gate (restwell's aiohttp transport).
+        transport = kwargs.get("transport")
+        gated = transport is None or getattr(transport, "restwell_gated", False)
+        self._slots: int | None = slots if gated else None
         # Made at first use: anyio picks the running event loop's implementation then.
         self._gate: anyio.Semaphore | None = None
 
