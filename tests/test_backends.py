@@ -91,3 +91,13 @@ async def test_an_unsupported_scheme_is_refused_before_the_wire() -> None:
     with pytest.raises(httpx.UnsupportedProtocol, match="ftp://"):
         await transport.handle_async_request(httpx.Request("GET", "ftp://example.com/x"))
     await transport.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("keepalive_expiry", [0, None, 5.0])
+@pytest.mark.anyio
+async def test_every_keepalive_expiry_works(server: str, keepalive_expiry: float | None) -> None:
+    limits = restwell.Limits(keepalive_expiry=keepalive_expiry)
+    async with restwell.AsyncClient(server, backend="aiohttp", limits=limits) as client:
+        for _ in range(2):
+            assert (await client.get("/json")).is_success

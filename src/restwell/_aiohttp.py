@@ -198,12 +198,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ) from None
         if self._closed:
             raise RuntimeError("the aiohttp transport is closed")
+        # aiohttp refuses a keep-alive timeout with force_close: no keep-alive is 0 s here.
+        keepalive: dict[str, Any] = (
+            {"force_close": True}
+            if self._keepalive == 0
+            else {"keepalive_timeout": self._keepalive}
+        )
         connector = aiohttp.TCPConnector(
-            limit=self._limit,
-            limit_per_host=0,
-            keepalive_timeout=self._keepalive,
-            ssl=self._ssl,
-            force_close=self._keepalive == 0,
+            limit=self._limit, limit_per_host=0, ssl=self._ssl, **keepalive
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
