@@ -101,3 +101,21 @@ async def test_every_keepalive_expiry_works(server: str, keepalive_expiry: float
     async with restwell.AsyncClient(server, backend="aiohttp", limits=limits) as client:
         for _ in range(2):
             assert (await client.get("/json")).is_success
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_proxies_from_the_environment(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with restwell.AsyncClient(server, backend="aiohttp", retry=None) as client:
+        with pytest.raises(restwell.ConnectionError):
+            await client.get("/json")  # sent to the proxy, where nothing listens
+    async with restwell.AsyncClient(
+        server, backend="aiohttp", retry=None, trust_env=False
+    ) as client:
+        assert (await client.get("/json")).is_success
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with restwell.AsyncClient(server, backend="aiohttp", retry=None) as client:
+        assert (await client.get("/json")).is_success

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import re
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -168,7 +169,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxy_headers: dict[str, str] | None = None
         if proxy is not None:
             self._set_proxy(proxy)
-        self._trust_env = trust_env
+        # Read once, as httpx does; aiohttp's own trust_env would look up the environment
+        # and ~/.netrc in a worker thread on every request (httpx reads no netrc).
+        self._env_proxies: dict[str, str] = {}
+        if trust_env and proxy is None:
+            found = urllib.request.getproxies()
+            self._env_proxies = {
+                scheme: found.get(scheme) or found["all"]
+                for scheme in ("http", "https")
+                if found.get(scheme) or found.get("all")
+            }
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -211,7 +221,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx's jar keeps the cookies
             auto_decompress=False,  # httpx decodes, as on the default backend
-            trust_env=self._trust_env,
+            trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
             skip_auto_headers=_SKIP_AUTO_HEADERS,
         )
@@ -225,6 +235,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 f"Request URL has an unsupported protocol '{request.url.scheme}://'."
             )
         headers = _wire_headers(request)
+        proxy = self._proxy
+        if self._env_proxies and not urllib.request.proxy_bypass(request.url.host):
+            proxy = self._env_proxies.get(request.url.scheme)
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
         timeout = aiohttp.ClientTimeout(
@@ -244,7 +257,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=data,
                 allow_redirects=False,
                 timeout=timeout,
-                proxy=self._proxy,
+                proxy=proxy,
                 proxy_headers=self._proxy_headers,
                 compress=None,
                 chunked=None,
