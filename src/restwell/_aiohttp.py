@@ -49,7 +49,9 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 def _wire_headers(request: httpx.Request) -> list[tuple[str, str]]:
     """The request's header pairs for aiohttp, checked as h11 checks them."""
     pairs = []
-    for name, value in request.headers.multi_items():
+    # From the raw bytes: httpx's multi_items() re-detects the headers' encoding per pair.
+    for raw_name, raw_value in request.headers.raw:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         if _BAD_NAME.search(name) or not name:
             raise httpx.LocalProtocolError("Illegal header name")
         if _BAD_VALUE.search(value):
