@@ -60,8 +60,10 @@ def test_import_is_light() -> None:
         "restwell._events", "restwell._sse", "restwell._download", "restwell._upload",
         "restwell._sync_deadline", "restwell._otel", "restwell._aiohttp", "aiohttp",
     )  # fmt: skip
+    # Only what restwell itself loads: httpx's CLI may bring in rich (and decimal with it).
     code = (
-        f"import sys, restwell; heavy = [m for m in {deferred!r} if m in sys.modules]; "
+        "import sys, httpx; before = set(sys.modules); import restwell; "
+        f"heavy = [m for m in {deferred!r} if m in sys.modules and m not in before]; "
         "print(','.join(heavy))"
     )
     result = subprocess.run(

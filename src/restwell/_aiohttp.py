@@ -51,7 +51,11 @@ def _wire_headers(request: httpx.Request) -> list[tuple[str, str]]:
     pairs = []
     # From the raw bytes: httpx's multi_items() re-detects the headers' encoding per pair.
     for raw_name, raw_value in request.headers.raw:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        name = raw_name.decode("latin-1")
+        try:  # aiohttp writes str values as UTF-8: the bytes on the wire stay httpx's
+            value = raw_value.decode()
+        except UnicodeDecodeError:
+            value = raw_value.decode("latin-1")
         if _BAD_NAME.search(name) or not name:
             raise httpx.LocalProtocolError("Illegal header name")
         if _BAD_VALUE.search(value):
@@ -145,11 +149,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         trust_env: Read proxy settings from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``.
 
     Example:
-        >>> import restwell
+        >>> import asyncio, restwell
         >>> from restwell._aiohttp import AiohttpTransport
-        >>> client = restwell.AsyncClient(
-        ...     "https://api.example.com", transport=AiohttpTransport(max_connections=10)
-        ... )
+        >>> async def main():
+        ...     transport = AiohttpTransport(max_connections=10)
+        ...     async with restwell.AsyncClient("https://api.example.com", transport=transport):
+        ...         pass  # await client.get(...)
+        >>> asyncio.run(main())
     """
 
     #: Ask ``AsyncPool`` to queue callers in its FIFO gate, whose wait is the pool timeout.
