@@ -4,7 +4,11 @@ Each round starts ``python -c "import httpx"`` and ``python -c "import restwell"
 the other (so both see the same machine load) and times each process from start to exit;
 the figure is the ratio of the medians. Run from the repository root::
 
-    PYTHONPATH=src python bench/import_time.py [rounds]
+    PYTHONPATH=src python bench/import_time.py [rounds] [--block MODULE ...]
+
+``--block rich`` makes ``import rich`` fail in both processes, as on a machine without it:
+httpx imports its command-line tool (click, rich, pygments) when they are installed, which
+makes ``import httpx`` (and so the ratio) depend on what else the environment holds.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ import subprocess
 import sys
 import time
 
+BLOCKED: list[str] = []
+
 
 def _time(module: str) -> float:
+    block = "".join(f"sys.modules[{name!r}] = None; " for name in BLOCKED)
+    code = f"import sys; {block}import {module}"
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True)
     return time.perf_counter() - started
 
 
@@ -37,4 +45,9 @@ def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    args = sys.argv[1:]
+    while "--block" in args:
+        at = args.index("--block")
+        BLOCKED.append(args[at + 1])
+        del args[at : at + 2]
+    main(int(args[0]) if args else 30)
