@@ -7,11 +7,14 @@ aiohttp transport does.
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import httpx
 import pytest
 
 import restwell
-from restwell._aiohttp import AiohttpTransport
+from restwell._aiohttp import AiohttpTransport, _map_error
 
 
 def test_the_sync_client_refuses_the_aiohttp_backend() -> None:
@@ -119,3 +122,34 @@ async def test_proxies_from_the_environment(server: str, monkeypatch: pytest.Mon
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     async with restwell.AsyncClient(server, backend="aiohttp", retry=None) as client:
         assert (await client.get("/json")).is_success
+
+
+@pytest.mark.parametrize(
+    ("error", "sending", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError(), True, httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError(), False, httpx.ReadTimeout),
+        (asyncio.TimeoutError(), False, httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError(), True, httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError("cut"), False, httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(32, "broken pipe"), True, httpx.WriteError),
+        (aiohttp.ClientOSError(104, "reset"), False, httpx.ReadError),
+        (ConnectionResetError(), False, httpx.ReadError),
+        (ValueError("bad method"), True, httpx.LocalProtocolError),
+    ],
+)
+def test_every_aiohttp_error_becomes_httpcores(
+    error: BaseException, sending: bool, expected: type[Exception]
+) -> None:
+    mapped = _map_error(error, sending=sending)
+    assert type(mapped) is expected
+    assert mapped.__cause__ is error
+
+
+def test_an_error_of_ours_inside_aiohttps_comes_back_as_it_was() -> None:
+    ours = httpx.WriteTimeout("total timeout")
+    wrapped = aiohttp.ClientOSError("write failed")
+    wrapped.__cause__ = ours
+    assert _map_error(wrapped, sending=True) is ours
+    other = RuntimeError("not a transport error")
+    assert _map_error(other, sending=True) is other

@@ -37,7 +37,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["AiohttpTransport"]
 
-_CHUNK = 64 * 1024
 # aiohttp would add these when httpx's request lacks them (a caller removed them on purpose).
 _SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 # What h11 refuses to write on the default backend (RFC 9110 §5.1, §5.5): aiohttp would send
