@@ -173,11 +173,18 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
             assert self._slots is not None
             # anyio's semaphore wakes its waiters in FIFO order on asyncio and trio alike.
             gate = self._gate = anyio.Semaphore(self._slots)
-        timeout = request.extensions.get("timeout", {}).get("pool")
-        with anyio.move_on_after(timeout) as scope:
-            await gate.acquire()
-        if scope.cancelled_caught:
-            raise httpx.PoolTimeout("no connection became free within the pool timeout")
+        try:
+            # A free slot means nobody waits (a release hands its slot to the first waiter):
+            # take it without the cost of a cancel scope.
+            gate.acquire_nowait()
+        except anyio.WouldBlock:
+            timeout = request.extensions.get("timeout", {}).get("pool")
+            with anyio.move_on_after(timeout) as scope:
+                await gate.acquire()
+            if scope.cancelled_caught:
+                raise httpx.PoolTimeout(
+                    "no connection became free within the pool timeout"
+                ) from None
         try:
             response = await super()._send_single_request(request)
         except BaseException:
