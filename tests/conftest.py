@@ -14,16 +14,31 @@ from pathlib import Path
 import pytest
 import trustme
 
+import restwell._base
 from servers import RawServer, TestApp, run_uvicorn
 
 pytest_plugins = ["pytester"]  # tests/test_plugin.py runs pytest inside pytest
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Run every ``@pytest.mark.anyio`` test on asyncio and on trio."""
+@pytest.fixture(params=["asyncio", "trio", "aiohttp"])
+def anyio_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every ``@pytest.mark.anyio`` test on asyncio, on trio, and on the aiohttp backend.
+
+    "aiohttp" runs on asyncio with every ``AsyncClient`` built without ``backend=`` or
+    ``transport=`` on ``backend="aiohttp"``. A test that cannot run there asks for
+    ``on_aiohttp`` and skips itself.
+    """
     backend: str = request.param
+    if backend == "aiohttp":
+        monkeypatch.setattr(restwell._base, "_DEFAULT_ASYNC_BACKEND", "aiohttp")
+        return "asyncio"
     return backend
+
+
+@pytest.fixture
+def on_aiohttp(request: pytest.FixtureRequest) -> bool:
+    """Whether this async test runs on the aiohttp backend."""
+    return "[aiohttp]" in request.node.name
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,12 @@ Example:
     10.0
 """
 
+import importlib
 import typing
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._base import CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, URLTypes
-from ._breaker import BreakerRecord, BreakerStore, CircuitBreaker, CircuitState, MemoryBreakerStore
-from ._budget import RetryBudget
 from ._cache import Cache
-from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._exceptions import (
@@ -36,7 +34,6 @@ from ._exceptions import (
     ValidationError,
 )
 from ._middleware import CallContext, Middleware, on_error, on_request, on_response
-from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
 from ._observe import (
     AttemptFinished,
     AttemptStarted,
@@ -54,26 +51,57 @@ from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
-from ._sse import ServerSentEvent
 from ._tls import InsecureRequestWarning
-from ._upload import Upload
 from ._version import __version__
 from ._versioning import VersionHeader, Versioning, VersionPath, VersionQuery
 
 if typing.TYPE_CHECKING:
+    from ._breaker import (
+        BreakerRecord,
+        BreakerStore,
+        CircuitBreaker,
+        CircuitState,
+        MemoryBreakerStore,
+    )
+    from ._budget import RetryBudget
+    from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
+    from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
     from ._otel import OpenTelemetry
+    from ._sse import ServerSentEvent
+    from ._upload import Upload
 
-LAZY: typing.Final = frozenset({"OpenTelemetry"})
+# Each public name not needed for a first request, and the private module that defines it.
+_LAZY_MODULES: typing.Final = {
+    "BreakerRecord": "_breaker",
+    "BreakerStore": "_breaker",
+    "CacheEntry": "_cache_storage",
+    "CacheStorage": "_cache_storage",
+    "CircuitBreaker": "_breaker",
+    "CircuitState": "_breaker",
+    "MemoryBreakerStore": "_breaker",
+    "MemoryCacheStorage": "_cache_storage",
+    "OAuth2ClientCredentials": "_oauth2",
+    "OAuth2RefreshToken": "_oauth2",
+    "OAuth2Token": "_oauth2",
+    "OpenTelemetry": "_otel",
+    "RetryBudget": "_budget",
+    "SQLiteCacheStorage": "_cache_storage",
+    "ServerSentEvent": "_sse",
+    "Upload": "_upload",
+}
+
+LAZY: typing.Final = frozenset(_LAZY_MODULES)
 """Public names loaded on first use, so that ``import restwell`` stays light."""
 
 
 def __getattr__(name: str) -> typing.Any:
-    # OpenTelemetry support loads only when asked for: import restwell stays light.
-    if name == "OpenTelemetry":
-        from ._otel import OpenTelemetry  # noqa: PLC0415
-
-        return OpenTelemetry
-    raise AttributeError(f"module 'restwell' has no attribute {name!r}")
+    # Loaded on first use (PEP 562): a first GET never pays for OAuth2, breakers, uploads...
+    module = _LAZY_MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'restwell' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
 __all__ = [

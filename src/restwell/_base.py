@@ -80,6 +80,12 @@ CookieTypes = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
 
 DEFAULT_USER_AGENT: Final = f"restwell/{__version__}"
 
+Backend = Literal["httpx", "aiohttp"]
+"""An ``AsyncClient``'s connection backend: httpx's own (httpcore) or aiohttp."""
+
+_DEFAULT_ASYNC_BACKEND: Backend = "httpx"
+"""The backend of an ``AsyncClient`` given neither ``backend`` nor ``transport`` (tests set it)."""
+
 _POOL_OPTIONS: Final = frozenset(
     {
         "verify",
@@ -89,6 +95,7 @@ _POOL_OPTIONS: Final = frozenset(
         "proxy",
         "trust_env",
         "transport",
+        "backend",
         "mounts",
         "max_redirects",
         "cookies",
@@ -484,6 +491,7 @@ class BaseClient(Generic[TransportT]):
         middleware: Sequence[Middleware] | None = None,
         observers: Sequence[Observer] | None = None,
         cache: Cache | None = None,
+        backend: Backend | None = None,
     ) -> None:
         options = dict(locals())
         del options["self"]
@@ -514,6 +522,23 @@ class BaseClient(Generic[TransportT]):
         # The pool strips secret headers on cross-origin redirects (see _pool.py): it must
         # know every name any client sharing it considers secret.
         pool.add_secret_headers(self._settings.redactor.headers)
+
+    def _backend(self, options: Mapping[str, Any]) -> Backend:
+        """The backend ``options`` ask for (checked): "httpx" or "aiohttp"."""
+        backend = options["backend"]
+        is_async = issubclass(self._pool_class, httpx.AsyncClient)
+        if backend is None:
+            # The test suite runs every async test on both backends through this default.
+            if is_async and options["transport"] is None:
+                return _DEFAULT_ASYNC_BACKEND
+            return "httpx"
+        if backend not in ("httpx", "aiohttp"):
+            raise ValueError(f'backend must be "httpx" or "aiohttp", got {backend!r}')
+        if backend == "aiohttp" and not is_async:
+            raise ValueError(
+                f'backend="aiohttp" is for AsyncClient only; {type(self).__name__} uses httpx'
+            )
+        return backend  # type: ignore[no-any-return]
 
     def _open_pool(self, options: Mapping[str, Any]) -> Any:
         from ._tls import build_ssl_context  # noqa: PLC0415 - ssl setup only at construction
@@ -550,11 +575,31 @@ class BaseClient(Generic[TransportT]):
                 raise ImportError(
                     'http2=True needs the h2 package: pip install "restwell[http2]"'
                 ) from None
+        proxy = options["proxy"]
+        if self._backend(options) == "aiohttp":
+            from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - only this backend needs it
+
+            if options["http2"]:
+                raise ValueError('http2=True: backend="aiohttp" speaks HTTP/1.1 only')
+            if transport is None:
+                transport = AiohttpTransport(
+                    ssl_context=ssl_context,
+                    max_connections=limits.max_connections,
+                    keepalive_expiry=limits.keepalive_expiry,
+                    proxy=proxy,
+                    trust_env=options["trust_env"],
+                )
+            elif not isinstance(transport, AiohttpTransport):
+                raise ValueError(
+                    f'backend="aiohttp" takes an AiohttpTransport as transport=, '
+                    f"got {type(transport).__name__}"
+                )
+            proxy = None  # the transport's: httpx would route around it through httpcore
         pool = self._pool_class(
             cookies=options["cookies"],
             limits=limits.as_httpx(),
             http2=options["http2"],
-            proxy=options["proxy"],
+            proxy=proxy,
             trust_env=options["trust_env"],
             max_redirects=options["max_redirects"],
             transport=transport,

@@ -41,7 +41,6 @@ from ._exceptions import (
 )
 from ._logging import logger
 from ._middleware import CALL_EXTENSION, CallContext, Middleware
-from ._oauth2 import AUTH_HINT, failed_token_request
 from ._observe import (
     AttemptFinished,
     AttemptStarted,
@@ -638,6 +637,8 @@ class Call:
         if self.observers:
             self._attempt_finished(now, None, exc)
         # A failed OAuth2 token request is the identity provider's failure, not the host's.
+        from ._oauth2 import failed_token_request  # noqa: PLC0415 - import restwell stays light
+
         idp = failed_token_request(exc, self.redactor)
         # A failure of a remote host (the API's, or the identity provider's) ...
         remote_failure = _is_host_failure(exc) and not total_expired
@@ -704,6 +705,8 @@ class Call:
         if self.raises_for(response):
             info = self.info()
             error = self._status_error(response, info, result)
+            from ._oauth2 import AUTH_HINT  # noqa: PLC0415 - import restwell stays light
+
             error._extend_message(suffix=self.note + response.extensions.get(AUTH_HINT, ""))
             # A status the retry policy retries that is still there is a failure the
             # library could not handle; any other status is the server's answer.

@@ -31,20 +31,17 @@ from ._auth import AuthTypes
 from ._base import BaseClient, CookieTypes, HeaderTypes, QueryParamTypes, URLTypes
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, TimeoutTypes, UseClientDefault
-from ._deadline import DeadlineStream, TotalTimeout
-from ._download import DownloadPlan, adownload, download
-from ._events import aiter_events, iter_events, prepare_events
+from ._deadline import DEADLINE, DeadlineStream, TotalTimeout
 from ._middleware import Middleware
 from ._pool import AsyncPool, Pool
 from ._response import ProgressCallback, Response
 from ._retry import RetryTypes
-from ._sse import ServerSentEvent
-from ._sync_deadline import DEADLINE
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from ._base import RequestOptions
+    from ._sse import ServerSentEvent
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -289,6 +286,8 @@ class Client(BaseClient[httpx.BaseTransport]):
             >>> saved.read_bytes() == b"x" * 1000, [p.name for p in folder.iterdir()]
             (True, ['report.csv'])
         """
+        from ._download import DownloadPlan, download  # noqa: PLC0415 - import restwell stays light
+
         plan = DownloadPlan(path, resume=resume, redactor=self._settings.redactor)
         options: dict[str, Any] = {
             "params": params, "headers": headers, "cookies": cookies, "auth": auth,
@@ -377,6 +376,8 @@ class Client(BaseClient[httpx.BaseTransport]):
             "api_version": api_version, "idempotency_key": idempotency_key,
             "extensions": extensions,
         }  # fmt: skip
+        from ._events import iter_events, prepare_events  # noqa: PLC0415 - as download
+
         state, options = prepare_events(
             self, method, url, last_event_id=last_event_id, idle_timeout=idle_timeout,
             reconnect_delay=reconnect_delay, reconnect_delay_max=reconnect_delay_max,
@@ -687,6 +688,8 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
 
         Example: ``await client.download("/exports/2024.csv", "2024.csv", resume=True)``.
         """
+        from ._download import DownloadPlan, adownload  # noqa: PLC0415 - import restwell stays light
+
         plan = DownloadPlan(path, resume=resume, redactor=self._settings.redactor)
         options: dict[str, Any] = {
             "params": params, "headers": headers, "cookies": cookies, "auth": auth,
@@ -746,6 +749,8 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
             "api_version": api_version, "idempotency_key": idempotency_key,
             "extensions": extensions,
         }  # fmt: skip
+        from ._events import aiter_events, prepare_events  # noqa: PLC0415 - as download
+
         state, options = prepare_events(
             self, method, url, last_event_id=last_event_id, idle_timeout=idle_timeout,
             reconnect_delay=reconnect_delay, reconnect_delay_max=reconnect_delay_max,

@@ -13,11 +13,19 @@ read in progress; the sync client also caps each socket operation at the time le
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
-__all__ = ["Deadline", "DeadlineStream", "TotalTimeout"]
+__all__ = ["DEADLINE", "Deadline", "DeadlineStream", "TotalTimeout"]
+
+DEADLINE: ContextVar[float | None] = ContextVar("restwell_deadline", default=None)
+"""``time.monotonic()`` value at which the current thread's call must be over, or ``None``.
+
+Set by ``Client`` around each attempt; read by :mod:`restwell._sync_deadline` (which needs
+httpcore, so it loads only when a sync pool is built) and by the sync body and token code.
+"""
 
 
 class TotalTimeout(httpx.TimeoutException):

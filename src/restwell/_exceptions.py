@@ -496,7 +496,9 @@ speaks, a stream was used twice. Mapped to a plain :class:`ClientError`: not a
 :class:`ConnectionError`, which callers (and ``events()``) take as worth another try.
 """
 
-_TRANSPORT_PACKAGES: Final = frozenset({"httpx", "httpcore", "h11", "h2", "hpack"})
+_TRANSPORT_PACKAGES: Final = frozenset(
+    {"httpx", "httpcore", "h11", "h2", "hpack", "aiohttp", "yarl", "multidict"}
+)
 
 
 def transport_text(text: str, redactor: Redactor = DEFAULT_REDACTOR) -> str:

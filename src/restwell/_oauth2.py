@@ -47,7 +47,7 @@ import anyio.lowlevel
 import httpx
 
 from ._auth import _check_secret, env_value
-from ._deadline import TotalTimeout
+from ._deadline import DEADLINE, TotalTimeout
 from ._exceptions import (
     AuthenticationError,
     RequestInfo,
@@ -60,7 +60,6 @@ from ._middleware import CALL_EXTENSION
 from ._pool import TOKEN_REQUEST
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._response import Response
-from ._sync_deadline import DEADLINE
 
 __all__ = [
     "AUTH_HINT",

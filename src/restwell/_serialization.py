@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import decimal
 import enum
 import functools
 import json
@@ -52,7 +51,13 @@ def _isoformat(value: datetime.date | datetime.time) -> str:
     return value.isoformat()
 
 
-def _decimal(value: decimal.Decimal) -> str:
+def _is_decimal(value: Any) -> bool:
+    # No Decimal exists unless decimal was imported: import restwell need not load it.
+    module = sys.modules.get("decimal")
+    return module is not None and isinstance(value, module.Decimal)
+
+
+def _decimal(value: Any) -> str:
     # A string keeps every digit (a float would round); pydantic's JSON mode does the same.
     # NaN and infinities are refused like float ones (RFC 8259 §6 has no such numbers).
     if not value.is_finite():
@@ -66,7 +71,6 @@ _CONVERTERS: Final[dict[type, Callable[[Any], Any]]] = {
     datetime.date: _isoformat,
     datetime.time: _isoformat,
     uuid.UUID: str,
-    decimal.Decimal: _decimal,
 }
 
 
@@ -101,7 +105,7 @@ def json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, decimal.Decimal):
+    if _is_decimal(value):
         return _decimal(value)
     raise TypeError(f"an object of type {type(value).__qualname__} is not JSON serializable")
 
@@ -256,7 +260,7 @@ def _find_problem(
         except ValueError as exc:
             # json_default's own ValueErrors name no values; pydantic's serialisation
             # errors might quote one, so only their type is reported (the cause has it all).
-            own = isinstance(value, decimal.Decimal)
+            own = _is_decimal(value)
             return path, str(exc) if own else f"{type(value).__qualname__}: {type(exc).__name__}"
         return _find_problem(converted, path, active)
     finally:

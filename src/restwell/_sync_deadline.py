@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from contextvars import ContextVar
 from typing import Any
 
 import httpcore
 import httpx
 
-__all__ = ["DEADLINE", "install"]
+from ._deadline import DEADLINE
 
-DEADLINE: ContextVar[float | None] = ContextVar("restwell_deadline", default=None)
-"""``time.monotonic()`` value at which the current thread's call must be over, or ``None``."""
+__all__ = ["DEADLINE", "install"]
 
 # A socket timeout of 0 would switch the socket to non-blocking mode (an error, not a
 # timeout); a millisecond makes an expired deadline surface as an ordinary timeout.

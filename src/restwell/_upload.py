@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from ._deadline import TotalTimeout
-from ._sync_deadline import DEADLINE
+from ._deadline import DEADLINE, TotalTimeout
 
 if TYPE_CHECKING:
     from ._response import ProgressCallback
