@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,10 +79,13 @@ class Api:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> restwell.CacheStorage:
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[restwell.CacheStorage]:
     if request.param == "memory":
-        return restwell.MemoryCacheStorage()
-    return restwell.SQLiteCacheStorage(tmp_path / "cache.sqlite")
+        yield restwell.MemoryCacheStorage()
+        return
+    sqlite = restwell.SQLiteCacheStorage(tmp_path / "cache.sqlite")
+    yield sqlite
+    sqlite.close()  # the caller owns a storage it made (Python 3.13 warns of open ones)
 
 
 @pytest.fixture(params=["sync", "async"])
