@@ -18,20 +18,14 @@ Run it as ``python bench/middleware.py [--quick]``. Each side runs 7 rounds (2 w
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import sys
-import time
 import timeit
-from collections.abc import Callable
 from typing import Any
 
-import httpx
+from client_cpu import RUNNERS
 
 import restwell
-
-BASE_URL = "https://api.example.com"
-TRANSPORT = httpx.MockTransport(lambda request: httpx.Response(200, json={"id": 1}))
 
 
 class Nothing(restwell.Observer):
@@ -68,33 +62,10 @@ _EXPORTERS: list[Any] = []
 SIDES = _sides()
 
 
-def _sync(options: dict[str, Any], requests: int) -> float:
-    with restwell.Client(BASE_URL, transport=TRANSPORT, **options) as client:
-        for _ in range(200):
-            client.get("/users/1")
-        started = time.process_time()
-        for _ in range(requests):
-            client.get("/users/1")
-        return (time.process_time() - started) / requests * 1e6
-
-
-def _async(options: dict[str, Any], requests: int) -> float:
-    async def main() -> float:
-        async with restwell.AsyncClient(BASE_URL, transport=TRANSPORT, **options) as client:
-            for _ in range(200):
-                await client.get("/users/1")
-            started = time.process_time()
-            for _ in range(requests):
-                await client.get("/users/1")
-            return (time.process_time() - started) / requests * 1e6
-
-    return asyncio.run(main())
-
-
 def run(quick: bool = False) -> dict[str, float]:
     """Median µs per request of each side, and each side's added µs over ``none``."""
     requests, rounds = (3000, 2) if quick else (20000, 7)
-    runners: dict[str, Callable[[dict[str, Any], int], float]] = {"sync": _sync, "async": _async}
+    runners = RUNNERS
     samples: dict[str, list[float]] = {}
     for _ in range(rounds):
         for flavour, runner in runners.items():

@@ -16,19 +16,15 @@ calls per side, and 200,000 bare acquires per round.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+from client_cpu import RUNNERS
 
 import restwell
-
-BASE_URL = "https://api.example.com"
-TRANSPORT = httpx.MockTransport(lambda request: httpx.Response(200, json={"id": 1}))
 
 SIDES: dict[str, Callable[[], dict[str, Any]]] = {
     "plain": dict,
@@ -47,33 +43,10 @@ def _acquire(count: int, *, wait: bool) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
-def _sync(options: dict[str, Any], requests: int) -> float:
-    with restwell.Client(BASE_URL, transport=TRANSPORT, **options) as client:
-        for _ in range(200):
-            client.get("/users/1")
-        started = time.process_time()
-        for _ in range(requests):
-            client.get("/users/1")
-        return (time.process_time() - started) / requests * 1e6
-
-
-def _async(options: dict[str, Any], requests: int) -> float:
-    async def main() -> float:
-        async with restwell.AsyncClient(BASE_URL, transport=TRANSPORT, **options) as client:
-            for _ in range(200):
-                await client.get("/users/1")
-            started = time.process_time()
-            for _ in range(requests):
-                await client.get("/users/1")
-            return (time.process_time() - started) / requests * 1e6
-
-    return asyncio.run(main())
-
-
 def run(quick: bool = False) -> dict[str, float]:
     """Median µs of each measure, and the rate limit's added µs per call."""
     requests, rounds, acquires = (3000, 2, 50_000) if quick else (20000, 7, 200_000)
-    runners: dict[str, Callable[[dict[str, Any], int], float]] = {"sync": _sync, "async": _async}
+    runners = RUNNERS
     samples: dict[str, list[float]] = {}
     for _ in range(rounds):
         samples.setdefault("acquire_us", []).append(_acquire(acquires, wait=False))
