@@ -3,7 +3,9 @@ the insecure-mode warning, and client certificates (mutual TLS)."""
 
 from __future__ import annotations
 
+import gc
 import ssl
+import sys
 import warnings
 from pathlib import Path
 
@@ -86,11 +88,20 @@ def test_mutual_tls(
 
 @pytest.mark.anyio
 async def test_mutual_tls_async(
-    mtls_server: str, tls_ca_file: Path, tls_client_cert_files: tuple[str, str]
+    mtls_server: str, tls_ca_file: Path, tls_client_cert_files: tuple[str, str], on_aiohttp: bool
 ) -> None:
-    async with restwell.AsyncClient(mtls_server, verify=str(tls_ca_file), retry=False) as client:
-        with pytest.raises(restwell.ConnectionError):
-            await client.get("/json")
+    with warnings.catch_warnings():
+        if on_aiohttp and sys.version_info < (3, 11):
+            # CPython 3.10's asyncio leaves the SSL transport of a refused handshake for the
+            # garbage collector (its old sslproto; 3.11 rewrote it): not restwell's, not
+            # aiohttp's to close. Collected here, with its ResourceWarning expected.
+            warnings.simplefilter("ignore", ResourceWarning)
+        async with restwell.AsyncClient(
+            mtls_server, verify=str(tls_ca_file), retry=False
+        ) as client:
+            with pytest.raises(restwell.ConnectionError):
+                await client.get("/json")
+        gc.collect()
     async with restwell.AsyncClient(
         mtls_server, verify=str(tls_ca_file), cert=tls_client_cert_files
     ) as client:
