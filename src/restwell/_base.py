@@ -568,13 +568,6 @@ class BaseClient(Generic[TransportT]):
             options["verify"], options["cert"], trust_env=options["trust_env"]
         )
         kwargs: dict[str, Any] = {} if transport is not None else {"verify": ssl_context}
-        if options["http2"]:
-            try:
-                import h2  # noqa: F401, PLC0415 - only to give a clear error
-            except ImportError:
-                raise ImportError(
-                    'http2=True needs the h2 package: pip install "restwell[http2]"'
-                ) from None
         proxy = options["proxy"]
         if self._backend(options) == "aiohttp":
             from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - only this backend needs it
@@ -595,6 +588,13 @@ class BaseClient(Generic[TransportT]):
                     f"got {type(transport).__name__}"
                 )
             proxy = None  # the transport's: httpx would route around it through httpcore
+        elif options["http2"]:
+            try:
+                import h2  # noqa: F401, PLC0415 - only to give a clear error
+            except ImportError:
+                raise ImportError(
+                    'http2=True needs the h2 package: pip install "restwell[http2]"'
+                ) from None
         pool = self._pool_class(
             cookies=options["cookies"],
             limits=limits.as_httpx(),
