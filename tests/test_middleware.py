@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +20,14 @@ import pytest
 
 import restwell
 from restwell import CallContext, Middleware
-from restwell._middleware import PIPELINE, MiddlewareFlow, check_middleware, run_chain
+from restwell._middleware import (
+    PIPELINE,
+    MiddlewareFlow,
+    adrive,
+    check_middleware,
+    drive,
+    run_chain,
+)
 from servers import TestApp
 from servers.app import Request
 
@@ -151,6 +158,72 @@ def test_a_middleware_may_send_a_second_request() -> None:
     with restwell.Client(transport=httpx.MockTransport(api), middleware=[RetryOnce()]) as c:
         assert c.get("https://api.example.com/x").status_code == 200
     assert closed  # the 409 was closed before the second request
+
+
+class Tracked(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A transport body that records whether anyone closed it."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"from the transport"
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"from the transport"
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Replace(Middleware):
+    """Answers with a response of its own: built in memory, or streaming the one it got."""
+
+    def __init__(self, *, keep_stream: bool) -> None:
+        self.keep_stream = keep_stream
+
+    def handle(self, request: httpx.Request, context: CallContext) -> MiddlewareFlow:
+        response = yield request
+        if self.keep_stream:
+            return httpx.Response(299, stream=response.stream)
+        return httpx.Response(299, json={"replaced": response.status_code})
+
+
+@pytest.mark.parametrize("keep_stream", [False, True])
+def test_the_driver_closes_a_transport_response_a_middleware_replaced(keep_stream: bool) -> None:
+    body = Tracked()
+    flow = run_chain([Replace(keep_stream=keep_stream)], httpx.Request("GET", "https://h/"),
+                     CallContext("c", method="GET"))  # fmt: skip
+    result = drive(flow, lambda request: httpx.Response(200, stream=body))
+    assert result.status_code == 299
+    # Built in memory: nobody else will close the unread transport response (on aiohttp it
+    # would hold its connection until collected). Streaming it on: the replacement owns it.
+    assert body.closed is not keep_stream
+    result.close()
+    assert body.closed
+
+
+@pytest.mark.parametrize("keep_stream", [False, True])
+def test_the_async_driver_closes_a_transport_response_a_middleware_replaced(
+    keep_stream: bool,
+) -> None:
+    body = Tracked()
+
+    async def send(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=body)
+
+    async def main() -> None:
+        flow = run_chain([Replace(keep_stream=keep_stream)], httpx.Request("GET", "https://h/"),
+                         CallContext("c", method="GET"))  # fmt: skip
+        result = await adrive(flow, send)
+        assert body.closed is not keep_stream
+        await result.aclose()
+        assert body.closed
+
+    anyio.run(main)
 
 
 # -- the same checks on both clients, against the real server --------------------------------

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeGuard
 
 import httpx
 
@@ -402,6 +402,16 @@ AsyncSend = Callable[[httpx.Request], Awaitable[httpx.Response]]
 Flow = Generator[httpx.Request, httpx.Response, httpx.Response]
 
 
+def _replaced(sent: httpx.Response | None, result: httpx.Response) -> TypeGuard[httpx.Response]:
+    """Whether a middleware answered with a response built in memory instead of ``sent``.
+
+    Nothing else will read or close ``sent`` then, so the driver closes it (an unread
+    response holds its connection: aiohttp warns when it is collected). A replacement that
+    still streams may be reading ``sent``'s body: the middleware that made it owns both.
+    """
+    return sent is not None and result is not sent and result.is_closed and not sent.is_closed
+
+
 def drive(flow: Flow, send: Send) -> httpx.Response:
     """Run a chain's flow for ``Client``: send each yielded request with ``send``.
 
@@ -410,18 +420,22 @@ def drive(flow: Flow, send: Send) -> httpx.Response:
         >>> drive(flow, lambda request: httpx.Response(204)).status_code
         204
     """
+    sent: httpx.Response | None = None  # the transport's latest response, still open
     try:
         request = next(flow)
         while True:
             try:
-                response = send(request)
+                sent = send(request)
             except Exception as exc:  # noqa: PERF203 - thrown into the chain
+                sent = None
                 request = flow.throw(exc)
             else:
-                request = flow.send(response)
-                response.close()  # a middleware sends another request: this one is done
+                request = flow.send(sent)
+                sent.close()  # a middleware sends another request: this one is done
     except StopIteration as stop:
         result: httpx.Response = stop.value
+        if _replaced(sent, result):
+            sent.close()
         return result
     except BaseException:
         flow.close()  # interrupted: let every middleware clean up now, in this thread
@@ -439,18 +453,22 @@ async def adrive(flow: Flow, send: AsyncSend) -> httpx.Response:
         >>> asyncio.run(adrive(flow, send)).status_code
         204
     """
+    sent: httpx.Response | None = None  # the transport's latest response, still open
     try:
         request = next(flow)
         while True:
             try:
-                response = await send(request)
+                sent = await send(request)
             except Exception as exc:  # noqa: PERF203 - thrown into the chain
+                sent = None
                 request = flow.throw(exc)
             else:
-                request = flow.send(response)
-                await response.aclose()  # a middleware sends another request: this one is done
+                request = flow.send(sent)
+                await sent.aclose()  # a middleware sends another request: this one is done
     except StopIteration as stop:
         result: httpx.Response = stop.value
+        if _replaced(sent, result):
+            await sent.aclose()
         return result
     except BaseException:
         flow.close()  # cancelled: let every middleware clean up now, in this task
