@@ -1,4 +1,4 @@
-"""Session-wide fixtures: the real test servers (plain HTTP, TLS, mutual TLS, a raw peer).
+"""Session-wide fixtures: the real test servers (plain HTTP, TLS, mutual TLS, a raw peer, Redis).
 
 Every server binds 127.0.0.1 on a port the OS chooses, starts once per session and is shut
 down (threads joined, sockets closed) when the session ends. One `TestApp` instance serves the
@@ -7,6 +7,7 @@ plain, TLS and mTLS servers; its state is keyed (tests use uuid keys), so tests 
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import trustme
 
 import restwell._base
-from servers import RawServer, TestApp, run_uvicorn
+from servers import RawServer, RedisServer, TestApp, redis_unavailable, run_uvicorn
 
 pytest_plugins = ["pytester"]  # tests/test_plugin.py runs pytest inside pytest
 
@@ -133,3 +134,26 @@ def mtls_server(
         ssl_cert_reqs=ssl.CERT_REQUIRED,
     ) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the session (skipped, saying why, when it cannot run here).
+
+    CI sets ``RESTWELL_REQUIRE_REDIS=1``: there a missing redis-server fails the tests
+    instead of skipping them.
+    """
+    reason = redis_unavailable()
+    if reason is not None:
+        if os.environ.get("RESTWELL_REQUIRE_REDIS") == "1":
+            pytest.fail(f"RESTWELL_REQUIRE_REDIS=1 but {reason}")
+        pytest.skip(reason)
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session redis-server's URL, emptied before the test."""
+    redis_server.flush()
+    return redis_server.url

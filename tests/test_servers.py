@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trustme
 
-from servers import RawServer, Request, TestApp, pattern_bytes, run_uvicorn
+from servers import RawServer, RedisServer, Request, TestApp, pattern_bytes, run_uvicorn
 
 # -- the app over plain HTTP ---------------------------------------------------------------
 
@@ -315,3 +315,17 @@ def test_mtls_server(mtls_server: str, tls_ca: trustme.CA, tls_context: ssl.SSLC
     tls_ca.issue_cert("client@restwell.test").configure_cert(tls_context)
     with httpx.Client(verify=tls_context) as client:
         assert client.get(f"{mtls_server}/json").status_code == 200
+
+
+def test_redis_server_answers_and_comes_back_after_a_kill(redis_server: RedisServer) -> None:
+    import redis
+
+    redis_server.flush()
+    with redis.Redis.from_url(redis_server.url, socket_timeout=2) as client:
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+        redis_server.stop()
+        with pytest.raises(redis.ConnectionError):
+            client.get("k")
+        redis_server.start()
+        assert client.get("k") is None  # a new, empty server on the same port
