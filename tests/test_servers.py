@@ -318,7 +318,7 @@ def test_mtls_server(mtls_server: str, tls_ca: trustme.CA, tls_context: ssl.SSLC
 
 
 def test_redis_server_answers_and_comes_back_after_a_kill(redis_server: RedisServer) -> None:
-    import redis
+    import redis  # noqa: PLC0415 - only when a redis-server runs here
 
     redis_server.flush()
     with redis.Redis.from_url(redis_server.url, socket_timeout=2) as client:
