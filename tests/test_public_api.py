@@ -59,6 +59,7 @@ def test_import_is_light() -> None:
         "trio", "decimal", "restwell._oauth2", "restwell._breaker", "restwell._budget",
         "restwell._events", "restwell._sse", "restwell._download", "restwell._upload",
         "restwell._sync_deadline", "restwell._otel", "restwell._aiohttp", "aiohttp",
+        "restwell._cache", "restwell._cache_storage", "restwell._ratelimit",
     )  # fmt: skip
     # Only what restwell itself loads: httpx's CLI may bring in rich (and decimal with it).
     code = (

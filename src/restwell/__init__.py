@@ -11,7 +11,6 @@ import typing
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, TokenProvider
 from ._base import CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, URLTypes
-from ._cache import Cache
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._exceptions import (
@@ -47,7 +46,6 @@ from ._observe import (
     RetryScheduled,
     TokenFetched,
 )
-from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
@@ -64,9 +62,11 @@ if typing.TYPE_CHECKING:
         MemoryBreakerStore,
     )
     from ._budget import RetryBudget
+    from ._cache import Cache
     from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
     from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
     from ._otel import OpenTelemetry
+    from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
     from ._sse import ServerSentEvent
     from ._upload import Upload
 
@@ -74,16 +74,20 @@ if typing.TYPE_CHECKING:
 _LAZY_MODULES: typing.Final = {
     "BreakerRecord": "_breaker",
     "BreakerStore": "_breaker",
+    "Cache": "_cache",
     "CacheEntry": "_cache_storage",
     "CacheStorage": "_cache_storage",
     "CircuitBreaker": "_breaker",
     "CircuitState": "_breaker",
     "MemoryBreakerStore": "_breaker",
     "MemoryCacheStorage": "_cache_storage",
+    "MemoryRateLimitStore": "_ratelimit",
     "OAuth2ClientCredentials": "_oauth2",
     "OAuth2RefreshToken": "_oauth2",
     "OAuth2Token": "_oauth2",
     "OpenTelemetry": "_otel",
+    "RateLimit": "_ratelimit",
+    "RateLimitStore": "_ratelimit",
     "RetryBudget": "_budget",
     "SQLiteCacheStorage": "_cache_storage",
     "ServerSentEvent": "_sse",

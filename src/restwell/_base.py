@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypedD
 import httpx
 
 from ._auth import APIKeyAuth, AuthTypes, BasicAuth, BearerAuth, coerce_auth, redactor_for
-from ._cache import BoundCache, Cache, CacheMode
 from ._call import Call
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout, TimeoutTypes, UseClientDefault
 from ._headers import field_name_problem, field_value_problem, shown_name
@@ -26,7 +25,6 @@ from ._logfilter import install_log_filter
 from ._logging import LOGGING_OBSERVER
 from ._middleware import Middleware, check_middleware
 from ._observe import Observer
-from ._ratelimit import RateLimit
 from ._redaction import (
     DEFAULT_REDACTOR,
     Redactor,
@@ -43,6 +41,8 @@ from ._versioning import VersionHeader, Versioning, VersionPath, VersionQuery
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._budget import RetryBudget
+    from ._cache import BoundCache, Cache, CacheMode
+    from ._ratelimit import RateLimit
     from ._response import ProgressCallback
 
 __all__ = [
@@ -236,8 +236,22 @@ def _check_cookies(cookies: object, where: str) -> None:
 def _check_cache(value: object) -> Cache | None:
     if value is None or value is False:
         return None
+    from ._cache import Cache  # noqa: PLC0415 - loaded by then: the caller made one
+
     if not isinstance(value, Cache):
         raise TypeError(f"cache must be a restwell.Cache or None, got {type(value).__name__}")
+    return value
+
+
+def _check_rate_limit(value: object) -> RateLimit | None:
+    if value is None:
+        return None
+    from ._ratelimit import RateLimit  # noqa: PLC0415 - loaded by then: the caller made one
+
+    if not isinstance(value, RateLimit):
+        raise TypeError(
+            f"rate_limit must be a restwell.RateLimit or None, got {type(value).__name__}"
+        )
     return value
 
 
@@ -377,12 +391,7 @@ class ClientSettings:
         self.retry = coerce_retry(options["retry"])
         self.retry_budget = self._resolve_budget(options["retry_budget"])
         self.circuit_breaker: CircuitBreaker | None = options["circuit_breaker"]
-        rate_limit = options["rate_limit"]
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise TypeError(
-                f"rate_limit must be a restwell.RateLimit or None, got {type(rate_limit).__name__}"
-            )
-        self.rate_limit: RateLimit | None = rate_limit
+        self.rate_limit = _check_rate_limit(options["rate_limit"])
         self.cache = _check_cache(options["cache"])
         self.follow_redirects = _check_flag("follow_redirects", options["follow_redirects"])
         self.raise_for_status = _check_flag("raise_for_status", options["raise_for_status"])
@@ -655,6 +664,8 @@ class BaseClient(Generic[TransportT]):
         cache = self._settings.cache
         if cache is None:
             return None
+        from ._cache import BoundCache  # noqa: PLC0415 - loaded by then: the client has a Cache
+
         return BoundCache(cache, self._merge_url, self._settings.redactor)
 
     @property

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
-from ._cache import CacheMode, Op, cache_flow
 from ._deadline import Deadline, TotalTimeout
 from ._exceptions import (
     MADE_HERE,
@@ -61,6 +60,7 @@ from ._retry import Retry, parse_retry_after, sleep_time
 if TYPE_CHECKING:
     from ._base import ClientSettings
     from ._breaker import BreakerRecord
+    from ._cache import CacheMode, Op
     from ._ratelimit import RateLimit, Reservation
     from ._redaction import Redactor
 
@@ -224,6 +224,8 @@ class Call:
         cache = self.settings.cache
         if cache is None:
             return None
+        from ._cache import cache_flow  # noqa: PLC0415 - loaded by then: the client has a Cache
+
         return cache_flow(cache, self, self.cache_mode)
 
     def cache_result(self, result: str) -> None:
