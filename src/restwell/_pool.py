@@ -152,6 +152,12 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         transport = kwargs.get("transport")
         gated = transport is None or getattr(transport, "restwell_gated", False)
         self._slots: int | None = slots if gated else None
+        if transport is None:  # httpx built the transports: they ask "is_readable" cheaply
+            from ._netbackend import install  # noqa: PLC0415 - httpcore is loaded by now
+
+            for built in (self._transport, *self._mounts.values()):
+                if built is not None:
+                    install(built)
         # Made at first use: anyio picks the running event loop's implementation then.
         self._gate: anyio.Semaphore | None = None
 
