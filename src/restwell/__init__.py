@@ -64,6 +64,7 @@ if typing.TYPE_CHECKING:
         MemoryBreakerStore,
     )
     from ._budget import RetryBudget
+    from ._cache_redis import RedisCacheStorage
     from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
     from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
     from ._otel import OpenTelemetry
@@ -84,6 +85,7 @@ _LAZY_MODULES: typing.Final = {
     "OAuth2RefreshToken": "_oauth2",
     "OAuth2Token": "_oauth2",
     "OpenTelemetry": "_otel",
+    "RedisCacheStorage": "_cache_redis",
     "RetryBudget": "_budget",
     "SQLiteCacheStorage": "_cache_storage",
     "ServerSentEvent": "_sse",
@@ -157,6 +159,7 @@ __all__ = [
     "RateLimitWaitError",
     "RateLimitWaited",
     "Redactor",
+    "RedisCacheStorage",
     "RequestInfo",
     "RequestOptions",
     "Response",
