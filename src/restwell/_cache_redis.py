@@ -303,6 +303,9 @@ class RedisCacheStorage(CacheStorage):
     def put(self, key: str, entry: CacheEntry) -> None:
         if entry.size > self._max_entry:
             return
+        self._do("write", None, self._writer(key, entry))
+
+    def _writer(self, key: str, entry: CacheEntry) -> Callable[[redis.Redis], None]:
         name, field, value = self._key(key), f"{entry.scope}|{entry.variant}", _encode(entry)
 
         def write(client: redis.Redis) -> None:
@@ -311,7 +314,7 @@ class RedisCacheStorage(CacheStorage):
                 pipe.pexpire(name, self._ttl_ms)
                 pipe.execute()
 
-        self._do("write", None, write)
+        return write
 
     def delete(self, key: str) -> None:
         self._do("delete", None, lambda c: c.unlink(self._key(key)))
@@ -320,17 +323,17 @@ class RedisCacheStorage(CacheStorage):
         return _glob_escape(self.namespace) + ":*"
 
     def clear(self) -> None:
-        def clear(client: redis.Redis) -> None:
-            batch: list[Any] = []
-            for name in client.scan_iter(match=self._pattern(), count=_BATCH):
-                batch.append(name)
-                if len(batch) >= _BATCH:
-                    client.unlink(*batch)
-                    batch.clear()
-            if batch:
-                client.unlink(*batch)
+        self._do("clear", None, self._clear)
 
-        self._do("clear", None, clear)
+    def _clear(self, client: redis.Redis) -> None:
+        batch: list[Any] = []
+        for name in client.scan_iter(match=self._pattern(), count=_BATCH):
+            batch.append(name)
+            if len(batch) >= _BATCH:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
 
     def close(self) -> None:
         if self._owned and self._client is not None:
@@ -357,10 +360,7 @@ class RedisCacheStorage(CacheStorage):
                 pipe.pexpire(name, self._ttl_ms)
                 await pipe.execute()
 
-        def sync_write(client: redis.Redis) -> None:
-            self.put(key, entry)
-
-        await self._ado("write", None, write, sync_write)
+        await self._ado("write", None, write, self._writer(key, entry))
 
     async def adelete(self, key: str) -> None:
         name = self._key(key)
@@ -381,10 +381,7 @@ class RedisCacheStorage(CacheStorage):
             if batch:
                 await client.unlink(*batch)
 
-        def sync_clear(client: redis.Redis) -> None:
-            self.clear()
-
-        await self._ado("clear", None, clear, sync_clear)
+        await self._ado("clear", None, clear, self._clear)
 
     async def aclose(self) -> None:
         if self._owned and self._async is not None and _on_asyncio():
