@@ -264,6 +264,24 @@ def test_the_lock_is_released_after_the_origin_answers(
     assert hits(server_app, key) == 1
 
 
+class Interrupted(BaseException):
+    """What a KeyboardInterrupt in the middle of a call looks like to the driver."""
+
+
+def test_an_interrupted_sync_call_releases_its_lock(redis_url: str) -> None:
+    def interrupt(request: httpx.Request) -> httpx.Response:
+        assert storage.locked(str(request.url), "")  # held while the origin is asked
+        raise Interrupted
+
+    storage = restwell.RedisCacheStorage.from_url(redis_url)
+    transport = httpx.MockTransport(interrupt)
+    with restwell.Client("https://h", cache=restwell.Cache(storage), transport=transport) as c:
+        with pytest.raises(Interrupted):
+            c.get("/x")
+    assert not storage.locked("https://h/x", "")
+    storage.close()
+
+
 # -- Redis goes away ---------------------------------------------------------------------------
 
 

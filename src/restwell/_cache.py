@@ -789,19 +789,21 @@ class _CrossLock(Op):
     holder is done: look the cache up again).
     """
 
-    __slots__ = ("key", "scope", "storage", "timeout")
+    __slots__ = ("key", "scope", "storage", "sync", "timeout")
 
     _FIRST_POLL: Final = 0.005
     _MAX_POLL: Final = 0.05
 
     def __init__(self, storage: CacheStorage, key: str, scope: str, timeout: float | None) -> None:
         self.storage, self.key, self.scope, self.timeout = storage, key, scope, timeout
+        self.sync = False
 
     def _bound(self) -> float:
         limit = self.storage.lock_timeout
         return limit if self.timeout is None else min(limit, self.timeout)
 
     def run(self) -> str | None:
+        self.sync = True
         storage = self.storage
         token = storage.lock(self.key, self.scope, storage.lock_timeout)
         if token is not None:
@@ -1150,10 +1152,12 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
                 return _hit(call, decision.entry, decision.age, "hit")
     token = ""
     closed = False
+    lock: _CrossLock | None = None
     try:
         if flight is not None and storage.cross_process_locks:
             # This process's one caller for the key: now one across the processes.
-            taken: str | None = yield _CrossLock(storage, key, scope, timeout)
+            lock = _CrossLock(storage, key, scope, timeout)
+            taken: str | None = yield lock
             if taken is None:  # another process asked the origin: look again
                 decision = lookup((yield _Get(storage, key)), request, scope, clock(), secret)
                 if isinstance(decision, Fresh):
@@ -1167,11 +1171,15 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
     finally:
         if flight is not None:
             flight.release()
-        if token and not closed:  # else the lock expires after storage.lock_timeout
+        if token and not closed:
             try:
                 yield _Unlock(storage, key, scope, token)
             except Exception:
                 logger.warning("the HTTP cache could not release its lock", exc_info=True)
+        elif token and lock is not None and lock.sync:
+            # Closed (interrupted) in a sync driver: no event loop to block, release now. An
+            # interrupted async call leaves its lock to expire (storage.lock_timeout).
+            storage.unlock(key, scope, token)
 
 
 def _other_method(cache: Cache, call: Call, request: httpx.Request) -> Flow:
