@@ -2,7 +2,8 @@
 
 Each scenario is written once as a coroutine over a small adapter (`Api`) that drives either
 a `restwell.Client` (in a worker thread) or a `restwell.AsyncClient`; every `anyio` test runs
-on asyncio and trio, and is parametrized over the memory and the SQLite storage.
+on asyncio and trio, and is parametrized over the memory, the SQLite and the Redis storage
+(a real redis-server; tests/test_cache_redis.py has what is Redis's own).
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ class Api:
         return b"".join(got)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[restwell.CacheStorage]:
     if request.param == "memory":
         yield restwell.MemoryCacheStorage()
+        return
+    if request.param == "redis":
+        redis_storage = restwell.RedisCacheStorage.from_url(request.getfixturevalue("redis_url"))
+        yield redis_storage
+        redis_storage.close()
         return
     sqlite = restwell.SQLiteCacheStorage(tmp_path / "cache.sqlite")
     yield sqlite
@@ -101,8 +107,17 @@ async def api_for(kind: str, base_url: str, **options: Any) -> AsyncIterator[Api
         with restwell.Client(base_url, **options) as client:
             yield Api(client)
     else:
-        async with restwell.AsyncClient(base_url, **options) as client:
-            yield Api(client)
+        try:
+            async with restwell.AsyncClient(base_url, **options) as client:
+                yield Api(client)
+        finally:
+            await aclose_redis(options.get("cache"))
+
+
+async def aclose_redis(cache: restwell.Cache | None) -> None:
+    """Close a Redis storage's asyncio connections while their event loop runs."""
+    if cache is not None and isinstance(cache.storage, restwell.RedisCacheStorage):
+        await cache.storage.aclose()
 
 
 def resource(cc: str | None = MAX_AGE, **query: str) -> tuple[str, str]:
@@ -354,7 +369,8 @@ async def test_coalescing_tasks(
 ) -> None:
     key, url = resource(delay="0.5")
     statuses: list[str | None] = []
-    async with restwell.AsyncClient(server, cache=restwell.Cache(storage), retry=False) as client:
+    cache = restwell.Cache(storage)
+    async with restwell.AsyncClient(server, cache=cache, retry=False) as client:
 
         async def one() -> None:
             statuses.append((await client.get(url)).cache_status)
@@ -362,6 +378,7 @@ async def test_coalescing_tasks(
         async with anyio.create_task_group() as group:
             for _ in range(100):
                 group.start_soon(one)
+    await aclose_redis(cache)
     assert hits(server_app, key) == 1
     assert statuses.count("miss") == 1
     assert statuses.count("hit") == 99

@@ -63,6 +63,7 @@ FRAGMENT_NAMES = {
     "database": "an object whose export() yields rows (str)",
     "source": "an async iterable of bytes",
     "certificates": "(setup) corp-ca.pem, client.pem and client.key in the working directory",
+    "redis_url": "the URL of an empty local redis-server (the example skips without one)",
 }
 
 
@@ -148,7 +149,9 @@ class _Database:
         yield from ("1,Ada\n", "2,Bob\n")
 
 
-def _fragment_namespace(names: tuple[str, ...], base_url: str, folder: Path) -> dict[str, Any]:
+def _fragment_namespace(
+    names: tuple[str, ...], base_url: str, folder: Path, redis_url: str | None
+) -> dict[str, Any]:
     progress_calls: list[tuple[int, int | None]] = []
     values: dict[str, Any] = {
         "base_url": base_url,
@@ -157,6 +160,7 @@ def _fragment_namespace(names: tuple[str, ...], base_url: str, folder: Path) -> 
         "payment": {"amount": "19.90", "currency": "EUR"},
         "database": _Database(),
         "source": _source(),
+        "redis_url": redis_url,
     }
     namespace: dict[str, Any] = {"__name__": "__main__", "restwell": restwell, "httpx": httpx}
     for name in names:
@@ -213,7 +217,9 @@ def _isolated(folder: Path) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def run_example(example: Example, base_url: str, folder: Path) -> None:
+def run_example(
+    example: Example, base_url: str, folder: Path, redis_url: str | None = None
+) -> None:
     """Run one example as the module docstring describes."""
     missing = _missing_modules(example.code)
     if missing:
@@ -241,7 +247,7 @@ def run_example(example: Example, base_url: str, folder: Path) -> None:
         names = example.fragment
 
         async def main() -> None:
-            namespace = _fragment_namespace(names, base_url, folder)
+            namespace = _fragment_namespace(names, base_url, folder, redis_url)
             given = dict(namespace)
             try:
                 if is_async:
@@ -255,8 +261,13 @@ def run_example(example: Example, base_url: str, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[example.id for example in EXAMPLES])
-def test_example_runs(example: Example, docs_api: str, tmp_path: Path) -> None:
-    run_example(example, docs_api, tmp_path)
+def test_example_runs(
+    example: Example, docs_api: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    redis_url = None
+    if example.fragment is not None and "redis_url" in example.fragment:
+        redis_url = request.getfixturevalue("redis_url")  # skips, saying why, without Redis
+    run_example(example, docs_api, tmp_path, redis_url)
 
 
 def test_every_page_with_examples_is_covered() -> None:

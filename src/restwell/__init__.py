@@ -63,6 +63,7 @@ if typing.TYPE_CHECKING:
     )
     from ._budget import RetryBudget
     from ._cache import Cache
+    from ._cache_redis import RedisCacheStorage
     from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
     from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
     from ._otel import OpenTelemetry
@@ -88,6 +89,7 @@ _LAZY_MODULES: typing.Final = {
     "OpenTelemetry": "_otel",
     "RateLimit": "_ratelimit",
     "RateLimitStore": "_ratelimit",
+    "RedisCacheStorage": "_cache_redis",
     "RetryBudget": "_budget",
     "SQLiteCacheStorage": "_cache_storage",
     "ServerSentEvent": "_sse",
@@ -161,6 +163,7 @@ __all__ = [
     "RateLimitWaitError",
     "RateLimitWaited",
     "Redactor",
+    "RedisCacheStorage",
     "RequestInfo",
     "RequestOptions",
     "Response",

@@ -39,7 +39,12 @@ kept as an HMAC only.
 
 Coalescing: concurrent identical misses (same key and scope) make one origin request; the
 others wait for it (threads: a ``threading.Event``; tasks: an ``anyio.Event`` per event
-loop) and then look the cache up again. Across processes: later, with a Redis storage.
+loop) and then look the cache up again. Across processes, with a storage that offers locks
+(:class:`~restwell.RedisCacheStorage`): the one in-process leader then takes the storage's
+lock for ``(key, scope)`` (:class:`_CrossLock`); when another process holds it, it polls
+the lock with short sleeps, bounded by the lock's timeout and the call's deadline, and looks
+the cache up again once the lock is gone (released, or expired with a holder that died). A
+lookup that still misses then goes to the origin.
 
 Why not hishel (2.x): weighed first, as DESIGN.md asks. Its RFC 9111 state machine
 (``hishel._core._spec``) works on hishel's own request/response models, so every call would
@@ -72,6 +77,9 @@ from ._exceptions import ConnectionError, HTTPError, TimeoutError
 from ._logging import logger
 
 if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
     from ._call import Call
     from ._redaction import Redactor
     from ._response import Response
@@ -773,6 +781,73 @@ class _Wait(Op):
             await self.flight.task_event.wait()
 
 
+class _CrossLock(Op):
+    """Take the storage's lock of ``(key, scope)``, or wait until another process's is gone.
+
+    The result: a token (this caller leads; release it with :class:`_Unlock`), ``""`` (no
+    lock to take, or waited as long as allowed: go to the origin), or ``None`` (the other
+    holder is done: look the cache up again).
+    """
+
+    __slots__ = ("key", "scope", "storage", "sync", "timeout")
+
+    _FIRST_POLL: Final = 0.005
+    _MAX_POLL: Final = 0.05
+
+    def __init__(self, storage: CacheStorage, key: str, scope: str, timeout: float | None) -> None:
+        self.storage, self.key, self.scope, self.timeout = storage, key, scope, timeout
+        self.sync = False
+
+    def _bound(self) -> float:
+        limit = self.storage.lock_timeout
+        return limit if self.timeout is None else min(limit, self.timeout)
+
+    def run(self) -> str | None:
+        self.sync = True
+        storage = self.storage
+        token = storage.lock(self.key, self.scope, storage.lock_timeout)
+        if token is not None:
+            return token
+        end = time.monotonic() + self._bound()
+        delay = self._FIRST_POLL
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, self._MAX_POLL)
+            if not storage.locked(self.key, self.scope):
+                return None
+        return ""
+
+    async def arun(self) -> str | None:
+        import anyio  # noqa: PLC0415
+
+        storage = self.storage
+        token = await storage.alock(self.key, self.scope, storage.lock_timeout)
+        if token is not None:
+            return token
+        end = time.monotonic() + self._bound()
+        delay = self._FIRST_POLL
+        # Polling, bounded: the holder is in another process, nothing here can wake us.
+        while (left := end - time.monotonic()) > 0:
+            await anyio.sleep(min(delay, left))
+            delay = min(delay * 2, self._MAX_POLL)
+            if not await storage.alocked(self.key, self.scope):
+                return None
+        return ""
+
+
+class _Unlock(Op):
+    __slots__ = ("key", "scope", "storage", "token")
+
+    def __init__(self, storage: CacheStorage, key: str, scope: str, token: str) -> None:
+        self.storage, self.key, self.scope, self.token = storage, key, scope, token
+
+    def run(self) -> None:
+        self.storage.unlock(self.key, self.scope, self.token)
+
+    async def arun(self) -> None:
+        await self.storage.aunlock(self.key, self.scope, self.token)
+
+
 class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
     """A response body stream that keeps what passes and stores it once read to the end.
 
@@ -862,7 +937,8 @@ class Cache:
 
     Args:
         storage: Where responses are kept: a :class:`MemoryCacheStorage` (the default,
-            64 MiB) or an :class:`SQLiteCacheStorage`.
+            64 MiB), an :class:`SQLiteCacheStorage` or a :class:`RedisCacheStorage` (a
+            ``redis.Redis`` or ``redis.asyncio.Redis`` client is wrapped in one).
         shared: Behave as a shared cache (``private`` responses are not stored, ``s-maxage``
             applies, a response to a request with credentials is stored only when it allows
             it). The default is a private cache, as a client's is.
@@ -870,7 +946,7 @@ class Cache:
             5xx or a failed connection when the response said ``stale-if-error=N``; a number
             of seconds also for responses that did not say. ``False`` (default): never.
         secret: The HMAC key for credential scopes (bytes, at least 16). Default: random per
-            ``Cache``; give one to share an SQLite file across processes.
+            ``Cache``; give the same one to every process sharing an SQLite file or a Redis.
         coalesce: Let concurrent identical misses wait for one origin request (default).
 
     Example:
@@ -889,7 +965,7 @@ class Cache:
 
     def __init__(
         self,
-        storage: CacheStorage | None = None,
+        storage: CacheStorage | redis.Redis | redis.asyncio.Redis | None = None,
         *,
         shared: bool = False,
         stale_if_error: bool | float = False,
@@ -899,6 +975,15 @@ class Cache:
     ) -> None:
         if storage is None:
             storage = MemoryCacheStorage()
+        elif not isinstance(storage, CacheStorage) and type(storage).__module__.startswith(
+            "redis."
+        ):
+            from ._cache_redis import RedisCacheStorage  # noqa: PLC0415 - only with redis
+
+            if type(storage).__module__.startswith("redis.asyncio"):
+                storage = RedisCacheStorage(async_client=storage)  # type: ignore[arg-type]
+            else:
+                storage = RedisCacheStorage(storage)  # type: ignore[arg-type]
         elif not isinstance(storage, CacheStorage):
             raise TypeError(
                 f"storage must be a restwell.CacheStorage, got {type(storage).__name__}"
@@ -1055,6 +1140,7 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
         if isinstance(decision, Fresh):
             return _hit(call, decision.entry, decision.age, "hit")
     flight: _Flight | None = None
+    timeout: float | None = None
     if cache.coalesce and isinstance(decision, Miss) and mode == "use":
         timeout = None if call.deadline is None else call.deadline.remaining(time.monotonic())
         flight = yield _Join(cache, identity, timeout)
@@ -1064,11 +1150,36 @@ def cache_flow(cache: Cache, call: Call, mode: CacheMode) -> Flow:
             decision = lookup((yield _Get(storage, key)), request, scope, clock(), secret)
             if isinstance(decision, Fresh):
                 return _hit(call, decision.entry, decision.age, "hit")
+    token = ""
+    closed = False
+    lock: _CrossLock | None = None
     try:
+        if flight is not None and storage.cross_process_locks:
+            # This process's one caller for the key: now one across the processes.
+            lock = _CrossLock(storage, key, scope, timeout)
+            taken: str | None = yield lock
+            if taken is None:  # another process asked the origin: look again
+                decision = lookup((yield _Get(storage, key)), request, scope, clock(), secret)
+                if isinstance(decision, Fresh):
+                    return _hit(call, decision.entry, decision.age, "hit")
+            else:
+                token = taken
         return (yield from _to_origin(cache, call, key, scope, decision))
+    except GeneratorExit:  # the driver closes the flow: no more instructions
+        closed = True
+        raise
     finally:
         if flight is not None:
             flight.release()
+        if token and not closed:
+            try:
+                yield _Unlock(storage, key, scope, token)
+            except Exception:
+                logger.warning("the HTTP cache could not release its lock", exc_info=True)
+        elif token and lock is not None and lock.sync:
+            # Closed (interrupted) in a sync driver: no event loop to block, release now. An
+            # interrupted async call leaves its lock to expire (storage.lock_timeout).
+            storage.unlock(key, scope, token)
 
 
 def _other_method(cache: Cache, call: Call, request: httpx.Request) -> Flow:

@@ -15,8 +15,10 @@ sync face (``get``, ``put``, ``delete``, ``clear``, ``close``) for ``Client`` an
   the event loop never waits on the disk. Entries are stored as JSON metadata plus the body
   as a BLOB, never pickled: a cache file someone else can write must not run code here.
 
-A Redis storage (later) implements the same eight methods on a redis client; the interface
-is a key -> entries mapping precisely so that it maps onto a Redis hash per key.
+:class:`~restwell.RedisCacheStorage` (in :mod:`restwell._cache_redis`, loaded only when
+used) implements the same methods on a Redis hash per key, and the optional lock methods
+(``lock``, ``locked``, ``unlock`` and their async twins) with which the cache makes one
+origin request for concurrent misses across processes.
 """
 
 from __future__ import annotations
@@ -143,6 +145,40 @@ class CacheStorage:
 
     def close(self) -> None:
         """Release what the storage holds open (a file). Example: ``storage.close()``."""
+
+    # Optional: a lock per (key, scope) across processes, for a storage shared by several.
+    cross_process_locks: bool = False
+    """Whether the cache should take :meth:`lock` on a miss (a storage shared by processes)."""
+
+    lock_timeout: float = 30.0
+    """Seconds a lock lives at most, and other callers wait for its holder at most."""
+
+    def lock(self, key: str, scope: str, timeout: float) -> str | None:
+        """Take the lock of ``(key, scope)`` for ``timeout`` seconds.
+
+        Returns a token when taken, ``None`` when another caller holds it, ``""`` when
+        there is no lock to take (go ahead). Example: ``storage.lock(key, scope, 30.0)``.
+        """
+        return ""
+
+    def locked(self, key: str, scope: str) -> bool:
+        """Whether another caller holds the lock. Example: ``storage.locked(key, scope)``."""
+        return False
+
+    def unlock(self, key: str, scope: str, token: str) -> None:
+        """Release a lock taken by :meth:`lock`. Example: ``storage.unlock(key, scope, t)``."""
+
+    async def alock(self, key: str, scope: str, timeout: float) -> str | None:
+        """Async :meth:`lock`. Example: ``await storage.alock(key, scope, 30.0)``."""
+        return self.lock(key, scope, timeout)
+
+    async def alocked(self, key: str, scope: str) -> bool:
+        """Async :meth:`locked`. Example: ``await storage.alocked(key, scope)``."""
+        return self.locked(key, scope)
+
+    async def aunlock(self, key: str, scope: str, token: str) -> None:
+        """Async :meth:`unlock`. Example: ``await storage.aunlock(key, scope, token)``."""
+        self.unlock(key, scope, token)
 
     async def aget(self, key: str) -> tuple[CacheEntry, ...]:
         """Async :meth:`get`. Example: ``await storage.aget(key)``."""
