@@ -143,13 +143,25 @@ def redis_server() -> Iterator[RedisServer]:
     CI sets ``RESTWELL_REQUIRE_REDIS=1``: there a missing redis-server fails the tests
     instead of skipping them.
     """
+    _need_redis()
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to stop and start again (as `redis_server`)."""
+    _need_redis()
+    with RedisServer() as server:
+        yield server
+
+
+def _need_redis() -> None:
     reason = redis_unavailable()
     if reason is not None:
         if os.environ.get("RESTWELL_REQUIRE_REDIS") == "1":
             pytest.fail(f"RESTWELL_REQUIRE_REDIS=1 but {reason}")
         pytest.skip(reason)
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -329,3 +329,19 @@ def test_redis_server_answers_and_comes_back_after_a_kill(redis_server: RedisSer
             client.get("k")
         redis_server.start()
         assert client.get("k") is None  # a new, empty server on the same port
+
+
+def test_quota_is_a_sliding_window_with_headers(server: str, server_app: TestApp) -> None:
+    key = uuid.uuid4().hex
+    with httpx.Client(base_url=server) as client:
+        first = client.get(f"/quota/{key}", params={"limit": 2, "window": 0.5})
+        second = client.get(f"/quota/{key}", params={"limit": 2, "window": 0.5})
+        third = client.get(f"/quota/{key}", params={"limit": 2, "window": 0.5})
+        time.sleep(0.55)
+        fourth = client.get(f"/quota/{key}", params={"limit": 2, "window": 0.5})
+    assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 200]
+    assert first.headers["ratelimit-limit"] == "2"
+    assert first.headers["ratelimit-remaining"] == "1"
+    assert second.headers["ratelimit-remaining"] == "0"
+    assert third.headers["retry-after"] == third.headers["ratelimit-reset"] == "1"
+    assert [accepted for _, accepted in server_app.quota_log(key)] == [True, True, False, True]

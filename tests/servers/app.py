@@ -32,6 +32,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -364,6 +365,10 @@ class TestApp:
     - ``GET /ratelimited/{key}?times=1&status=200&retry_after=&header=Name:Value``: the
       first ``times`` requests per key answer ``status`` with ``Retry-After`` and the given
       headers (rate-limit signals), later ones a plain 200; the body has the arrival count.
+    - ``GET /quota/{key}?limit=100&window=10``: a server-side quota, a sliding window of
+      ``limit`` accepted requests per ``window`` seconds per key; past it a 429 with
+      ``Retry-After``; every answer carries ``RateLimit-Limit``/``-Remaining``/``-Reset``.
+      ``app.quota_log(key)`` lists every arrival (its time and whether it was accepted).
     - ``GET /trickle?bytes=&interval=``, ``GET /stall-body``.
     - ``POST|PUT /upload``: streamed, answers size and SHA-256.
     - ``GET /auth/bearer``, ``GET /auth/basic``, ``GET /auth/api-key``.
@@ -385,6 +390,7 @@ class TestApp:
         self.routes: list[Route] = []
         self._lock = threading.Lock()
         self._attempts: dict[str, _Attempts] = {}
+        self._quota: dict[str, list[tuple[float, bool]]] = {}
         self.oauth = OAuthServer()
         self._install_routes()
 
@@ -485,6 +491,7 @@ class TestApp:
         add(r"/attempts/(?P<key>[^/]+)", self.attempts)
         add(r"/reset/(?P<key>[^/]+)", self.reset, {"POST"})
         add(r"/ratelimited/(?P<key>[^/]+)", self.ratelimited)
+        add(r"/quota/(?P<key>[^/]+)", self.quota)
         add(r"/trickle", self.trickle)
         add(r"/stall-body", self.stall_body)
         add(r"/upload", self.upload, {"POST", "PUT"})
@@ -512,6 +519,11 @@ class TestApp:
         with self._lock:
             state = self._attempts.get(key, _Attempts())
             return state.count, list(state.idempotency_keys)
+
+    def quota_log(self, key: str) -> list[tuple[float, bool]]:
+        """Every arrival at ``/quota/{key}``: ``(time.monotonic(), accepted)``, in order."""
+        with self._lock:
+            return list(self._quota.get(key, ()))
 
     def reset_attempts(self, key: str) -> None:
         """Forget every attempt recorded for ``key``."""
@@ -739,6 +751,30 @@ class TestApp:
         else:
             status = 200
         await request.send_json({"attempts": count, "status": status}, status, headers=headers)
+
+    async def quota(self, request: Request) -> None:
+        limit = request.query_int("limit", 100)
+        window = request.query_float("window", 10.0)
+        if limit < 1 or not window > 0:
+            raise HTTPException(400, "limit must be >= 1 and window > 0")
+        now = time.monotonic()
+        with self._lock:
+            log = self._quota.setdefault(request.params["key"], [])
+            accepted = [t for t, ok in log if ok and t > now - window]
+            admit = len(accepted) < limit
+            log.append((now, admit))
+            if admit:
+                accepted.append(now)
+        remaining = limit - len(accepted)
+        reset = max(1, math.ceil(accepted[0] + window - now)) if accepted else 0
+        headers = [
+            ("ratelimit-limit", str(limit)),
+            ("ratelimit-remaining", str(remaining)),
+            ("ratelimit-reset", str(reset)),
+        ]
+        if not admit:
+            headers.append(("retry-after", str(reset)))
+        await request.send_json({"accepted": admit}, 200 if admit else 429, headers=headers)
 
     async def attempts(self, request: Request) -> None:
         count, keys = self.attempts_for(request.params["key"])
