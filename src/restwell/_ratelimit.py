@@ -60,7 +60,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol, TypeVar, runtime_checkable
+from typing import Final, Protocol, TypeVar, cast, runtime_checkable
 
 import httpx
 
@@ -742,8 +742,8 @@ class RateLimit:
     def _store(self) -> RateLimitStore:
         store = self.store
         assert store is not None  # set in __post_init__
-        assert not isinstance(store, SharedStore)  # callers check self.shared first
-        return store
+        # Callers check self.shared first; no isinstance here (a Protocol check is slow).
+        return cast("RateLimitStore", store)
 
     def key_for(self, request: httpx.Request) -> str:
         """The key ``request`` counts against: ``key(request)``, or its host and port.
