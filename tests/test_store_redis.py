@@ -521,6 +521,19 @@ def test_calls_go_on_under_local_limits_while_redis_is_down(
         store.close()
 
 
+def test_a_slot_taken_during_an_outage_ignores_older_pauses_in_redis(store: RedisStore) -> None:
+    limit = restwell.RateLimit(100, store=store)
+    limit.pause("h", 0.2, 0.0)  # Redis: shift 0.2, paused until 0.2 s from now
+    time.sleep(0.25)
+    store._down, store._retry_at = True, time.monotonic() + 60  # an outage, as seen here
+    ticket = limit.reserve("h", 0.0)
+    assert ticket.wait == 0.0
+    store._down, store._retry_at = False, 0.0  # Redis answers again
+    assert limit.wait(ticket, 0.0) == 0.0  # not 0.2 s: the old pause was over
+    limit.pause("h", 0.5, 0.0)  # a pause in force still holds it
+    assert 0.4 < limit.wait(ticket, 0.0) <= 0.5
+
+
 def test_a_slow_redis_costs_a_call_at_most_the_socket_timeout(
     server: str, caplog: pytest.LogCaptureFixture
 ) -> None:

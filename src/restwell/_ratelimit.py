@@ -159,7 +159,8 @@ class Reservation:
     Attributes:
         key: The key it was taken on.
         slot: When the attempt may go (monotonic seconds), before later pauses.
-        shift: The key's ``shift`` when it was taken (later pauses move it back).
+        shift: The key's ``shift`` when it was taken (later pauses move it back); NaN when
+            a shared store took it from its local state during an outage.
         reserved_at: ``now`` when it was taken.
         wait: Seconds from ``reserved_at`` to the slot.
         granted: ``False`` when the wait exceeded the caller's limit: nothing was reserved.

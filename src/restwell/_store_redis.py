@@ -38,7 +38,9 @@ Finagle's sliced budget), and the in-memory and shared versions must agree exact
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import math
 import re
 import threading
 import time
@@ -153,11 +155,15 @@ return {1, f(wait), f(shift)}
 """
 )
 
-# ARGV[5]: seconds from now to the reservation's slot; ARGV[6]: its shift.
+# ARGV[5]: seconds from now to the reservation's slot; ARGV[6]: its shift, empty for a
+# reservation taken from the local state during an outage (pauses since are unknown: only
+# the pause in force counts).
 _WAIT: Final = (
     _LIMIT
     + """
-local slot = math.max(now + tonumber(ARGV[5]) + shift - tonumber(ARGV[6]), paused)
+local moved = 0
+if ARGV[6] ~= '' then moved = shift - tonumber(ARGV[6]) end
+local slot = math.max(now + tonumber(ARGV[5]) + moved, paused)
 return f(math.max(0, slot - now))
 """
 )
@@ -711,9 +717,11 @@ class RedisStore:
 
         def local() -> Reservation:
             now = time.monotonic()
-            return self._limits.update(
+            ticket = self._limits.update(
                 key, now, lambda record: reserve(record, now, config, key=key, limit=limit)
             )
+            # Its shift is the local record's, which means nothing to Redis: marked unknown.
+            return dataclasses.replace(ticket, shift=math.nan)
 
         extra = "" if limit is None else repr(float(limit))
         return self._op(
@@ -740,8 +748,9 @@ class RedisStore:
 
         def args() -> list[str]:
             ahead = reservation.slot - time.monotonic()
+            shift = "" if math.isnan(reservation.shift) else repr(reservation.shift)
             # Interval, burst and TTL are not read by this script.
-            return ["", "0", "1", "0", repr(ahead), repr(reservation.shift)]
+            return ["", "0", "1", "0", repr(ahead), shift]
 
         return self._op(
             "wait", self.key("ratelimit", reservation.key), args, convert, local, refuse=True
