@@ -797,3 +797,34 @@ async def test_an_asyncio_store_never_blocks_the_event_loop(
     await store.aclose()
     assert elapsed >= 0.15  # the store's script waited for the busy server
     assert during >= 8  # and the event loop kept running meanwhile (blocked: 0 or 1)
+
+
+@pytest.mark.anyio
+async def test_two_async_clients_share_a_retry_budget(stores: Stores, server: str) -> None:
+    retry = restwell.Retry(max_retries=1, backoff_factor=0.0)
+    first, second = (
+        restwell.AsyncClient(
+            base_url=server,
+            retry=retry,
+            # One retry per 10 s window, whatever the traffic, in all processes together.
+            retry_budget=restwell.RetryBudget(ratio=0.0, min_per_second=0.1, store=stores()),
+        )
+        for _ in range(2)
+    )
+    with pytest.raises(restwell.ServerError) as caught:
+        await first.get("/status/503")
+    assert caught.value.attempts == 2
+    with pytest.raises(restwell.ServerError) as caught:
+        await second.get("/status/503")
+    assert caught.value.attempts == 1
+    assert "retry budget" in str(caught.value)
+    await first.aclose()
+    await second.aclose()
+
+
+def test_a_store_leaves_a_client_it_was_given_open(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as raw:
+        store = RedisStore(raw)
+        restwell.RateLimit(10, store=store).reserve("h", 0.0)
+        store.close()
+        assert raw.ping()
