@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from restwell._budget import SLICES, RetryBudget
+from restwell._budget import SLICES, MemoryRetryBudgetStore, RetryBudget, RetryBudgetStore
 
 HOST = "api.example.com"
 
@@ -341,3 +341,19 @@ def test_decisions_match_a_timestamp_reference(
                 if expected:
                     grants.append(now)
         assert budget.available(HOST, now) == reference_available(budget, now, requests, grants)
+
+
+def test_a_given_store_keeps_the_windows_and_replace_keeps_it() -> None:
+    store = MemoryRetryBudgetStore()
+    budget = RetryBudget(min_per_second=0.0, store=store)
+    deposit(budget, 10, now=0.0)
+    assert store.available(HOST, 0.0, budget) == 2.0
+    # Two budgets on one store share the windows; replace() keeps a given store.
+    assert RetryBudget(min_per_second=0.0, store=store).available(HOST, 0.0) == 2.0
+    assert dataclasses.replace(budget, ratio=0.5).available(HOST, 0.0) == 5.0
+    assert isinstance(store, RetryBudgetStore)
+
+
+def test_a_store_that_is_not_one_is_refused() -> None:
+    with pytest.raises(TypeError, match="store must be a RetryBudgetStore"):
+        RetryBudget(store={})  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from ._exceptions import (
     RateLimitWaitError,
     RequestInfo,
     ServerError,
+    StoreUnavailableError,
     TimeoutError,
     TimeoutKind,
     UnprocessableEntityError,
@@ -69,6 +70,7 @@ if typing.TYPE_CHECKING:
     from ._otel import OpenTelemetry
     from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
     from ._sse import ServerSentEvent
+    from ._store_redis import RedisStore
     from ._upload import Upload
 
 # Each public name not needed for a first request, and the private module that defines it.
@@ -90,6 +92,7 @@ _LAZY_MODULES: typing.Final = {
     "RateLimit": "_ratelimit",
     "RateLimitStore": "_ratelimit",
     "RedisCacheStorage": "_cache_redis",
+    "RedisStore": "_store_redis",
     "RetryBudget": "_budget",
     "SQLiteCacheStorage": "_cache_storage",
     "ServerSentEvent": "_sse",
@@ -164,6 +167,7 @@ __all__ = [
     "RateLimitWaited",
     "Redactor",
     "RedisCacheStorage",
+    "RedisStore",
     "RequestInfo",
     "RequestOptions",
     "Response",
@@ -174,6 +178,7 @@ __all__ = [
     "SQLiteCacheStorage",
     "ServerError",
     "ServerSentEvent",
+    "StoreUnavailableError",
     "Timeout",
     "TimeoutError",
     "TimeoutKind",

@@ -42,9 +42,10 @@ Decisions worth knowing:
 
 About ``now``: every function takes ``now`` in seconds. With the in-memory store the driver
 passes ``time.monotonic()``, immune to wall-clock jumps. Monotonic values mean nothing in
-another process, so a store shared between processes (Redis, a later addition) needs
-wall-clock ``time.time()`` from every participant; a remaining wait is clamped to
-``recovery_timeout`` so that a clock running behind cannot produce a longer one.
+another process, so the store shared between processes, :class:`restwell.RedisStore`, runs
+each transition as one Lua script on the server with the server's clock (Redis ``TIME``):
+the hosts' clocks never meet. A remaining wait is clamped to ``recovery_timeout`` all the
+same, so that a clock running behind cannot produce a longer one.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Final, NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import Final, NoReturn, Protocol, TypeVar, cast, runtime_checkable
 
 from ._config import MAX_SECONDS
+from ._store import SharedStore, StoreOp, run_now
 
 __all__ = [
     "HALF_OPEN_RETRY_AFTER",
@@ -477,7 +479,8 @@ class CircuitBreaker:
         is_failure: ``is_failure(status, exc)`` decides what counts as a failure;
             ``None`` means :func:`default_is_failure` (exceptions and statuses >= 500).
         store: Where the circuits' state lives; ``None`` means a new
-            :class:`MemoryBreakerStore`.
+            :class:`MemoryBreakerStore`; a :class:`restwell.RedisStore` shares the circuits
+            between processes (exactly ``half_open_max_calls`` trials across all of them).
 
     Raises:
         TypeError: an argument has the wrong type.
@@ -501,7 +504,11 @@ class CircuitBreaker:
     recovery_timeout: float = 30.0
     half_open_max_calls: int = 1
     is_failure: FailureClassifier | None = None
-    store: BreakerStore | None = field(default=None, compare=False)
+    store: BreakerStore | SharedStore | None = field(default=None, compare=False)
+    shared: SharedStore | None = field(init=False, repr=False, compare=False)
+    """The store when it is shared by processes (a :class:`restwell.RedisStore`), else ``None``."""
+    deferred: bool = field(init=False, repr=False, compare=False)
+    """Whether the store's operations must be awaited (a ``redis.asyncio`` client)."""
 
     def __post_init__(self) -> None:
         _check_int("failure_threshold", self.failure_threshold)
@@ -513,8 +520,13 @@ class CircuitBreaker:
             raise TypeError(
                 f"is_failure must be callable or None, got {type(self.is_failure).__name__}"
             )
+        object.__setattr__(self, "shared", None)
+        object.__setattr__(self, "deferred", False)
         if self.store is None:
             object.__setattr__(self, "store", MemoryBreakerStore())
+        elif isinstance(self.store, SharedStore):
+            object.__setattr__(self, "shared", self.store)
+            object.__setattr__(self, "deferred", self.store.deferred)
         elif not isinstance(self.store, BreakerStore):
             raise TypeError(
                 "store must be a BreakerStore (with get() and update()), "
@@ -524,7 +536,8 @@ class CircuitBreaker:
     def _store(self) -> BreakerStore:
         store = self.store
         assert store is not None  # set in __post_init__
-        return store
+        # Callers check self.shared first; no isinstance here (a Protocol check is slow).
+        return cast("BreakerStore", store)
 
     def _apply(
         self,
@@ -533,6 +546,9 @@ class CircuitBreaker:
         transition: _Transition,
         on_change: StateChangeCallback | None = None,
     ) -> CircuitState:
+        if self.shared is not None:
+            return run_now(self.outcome_op(key, _OUTCOMES[transition], on_change)).state
+
         def step(record: BreakerRecord) -> tuple[_Change, BreakerRecord]:
             new = transition(record, now, self)
             return (record, new), new
@@ -595,9 +611,49 @@ class CircuitBreaker:
             admission, new = before_call(record, now, self)
             return (admission, (record, new)), new
 
+        if self.shared is not None:
+            return run_now(self.admit_op(key, on_change=on_change))
         admission, (old, new) = self._store().update(key, step)
         self._changed(key, old, new, on_change)
         return None if admission.allowed else admission.retry_after
+
+    def admit_op(
+        self, key: str, *, on_change: StateChangeCallback | None = None
+    ) -> StoreOp[float | None]:
+        """:meth:`admit` as an instruction for the driver (a shared store).
+
+        Example:
+            >>> CircuitBreaker().admit_op("h")
+            Traceback (most recent call last):
+            ...
+            TypeError: admit_op needs a shared store (store=restwell.RedisStore(...))
+        """
+        shared = self.shared
+        if shared is None:
+            raise TypeError("admit_op needs a shared store (store=restwell.RedisStore(...))")
+        return _Admit(self, key, shared.breaker_admit(key, self), on_change)
+
+    def outcome_op(
+        self, key: str, outcome: str, on_change: StateChangeCallback | None = None
+    ) -> StoreOp[BreakerRecord]:
+        """Report ``outcome`` (``"success"``, ``"failure"``, ``"release"``) as an instruction.
+
+        For a shared store; the new record is the op's result once it ran.
+        """
+        shared = self.shared
+        if shared is None:
+            raise TypeError("outcome_op needs a shared store (store=restwell.RedisStore(...))")
+        return shared.breaker_outcome(key, outcome, self, _Told(self, key, on_change))
+
+    def outcome_for(self, status: int | None, exc: BaseException | None) -> str:
+        """``"failure"`` or ``"success"``: how ``is_failure`` classifies an outcome.
+
+        Example:
+            >>> CircuitBreaker().outcome_for(503, None), CircuitBreaker().outcome_for(200, None)
+            ('failure', 'success')
+        """
+        classify = self.is_failure if self.is_failure is not None else default_is_failure
+        return "failure" if classify(status, exc) else "success"
 
     def record_success(
         self, key: str, now: float, *, on_change: StateChangeCallback | None = None
@@ -676,8 +732,13 @@ class CircuitBreaker:
             >>> _ = breaker.record_failure("h", now=0.0)
             >>> breaker.state("h", now=1.0), breaker.state("h", now=5.0)
             (<CircuitState.OPEN: 'open'>, <CircuitState.HALF_OPEN: 'half_open'>)
+
+        With a shared store, ``now`` is ignored: the server's clock decides.
         """
-        record = self._store().get(key)
+        if self.shared is not None:
+            record = run_now(self.shared.breaker_get(key))
+        else:
+            record = self._store().get(key)
         if record.state is CircuitState.OPEN and now - record.opened_at >= self.recovery_timeout:
             return CircuitState.HALF_OPEN
         return record.state
@@ -692,4 +753,58 @@ class CircuitBreaker:
             >>> breaker.state("h", now=0.0)
             <CircuitState.CLOSED: 'closed'>
         """
+        if self.shared is not None:
+            run_now(self.shared.breaker_reset(key))
+            return
         self._store().update(key, lambda record: (None, _CLOSED))
+
+
+_OUTCOMES: Final[dict[_Transition, str]] = {
+    on_success: "success",
+    on_failure: "failure",
+    on_release: "release",
+}
+
+
+class _Told:
+    """The ``on_change`` a shared store calls: the breaker's logging, or the call's callback."""
+
+    __slots__ = ("breaker", "key", "on_change")
+
+    def __init__(
+        self, breaker: CircuitBreaker, key: str, on_change: StateChangeCallback | None
+    ) -> None:
+        self.breaker, self.key, self.on_change = breaker, key, on_change
+
+    def __call__(self, old: BreakerRecord, new: BreakerRecord) -> None:
+        self.breaker._changed(self.key, old, new, self.on_change)
+
+
+class _Admit(StoreOp["float | None"]):
+    """A shared store's admission, answered as :meth:`CircuitBreaker.admit` answers."""
+
+    __slots__ = ("breaker", "inner", "key", "on_change")
+
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        key: str,
+        inner: StoreOp[tuple[Admission, BreakerRecord, BreakerRecord]],
+        on_change: StateChangeCallback | None,
+    ) -> None:
+        super().__init__()
+        self.admission = True
+        self.breaker, self.key, self.inner, self.on_change = breaker, key, inner, on_change
+
+    def _done(self) -> None:
+        admission, old, new = self.inner.result
+        self.breaker._changed(self.key, old, new, self.on_change)
+        self.result = None if admission.allowed else admission.retry_after
+
+    def run(self) -> None:
+        self.inner.run()
+        self._done()
+
+    async def arun(self) -> None:
+        await self.inner.arun()
+        self._done()

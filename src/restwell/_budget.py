@@ -25,9 +25,12 @@ the last ``window - window / SLICES`` seconds, that one included, number at most
 seconds.
 
 Like the circuit breaker, the budget is pure: it never reads the clock, ``now`` (seconds,
-``time.monotonic()``) is an argument, and one :class:`threading.Lock` per budget guards
-critical sections of a few integer operations, so one instance serves threads and async
-tasks of both clients.
+``time.monotonic()``) is an argument, and the in-memory store (:class:`MemoryRetryBudgetStore`)
+has one :class:`threading.Lock` guarding critical sections of a few integer operations, so
+one instance serves threads and async tasks of both clients. ``RetryBudget(store=...)``
+takes a :class:`restwell.RedisStore` to share the budget between processes: the same
+sliced counters, kept in one Redis hash per key and changed by Lua scripts with the
+server's clock.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["SLICES", "RetryBudget"]
+from ._store import SharedStore, run_now
+
+__all__ = ["SLICES", "MemoryRetryBudgetStore", "RetryBudget", "RetryBudgetStore"]
 
 SLICES: Final = 10
 """Time slices per window: expiry happens in steps of ``window / SLICES`` seconds."""
@@ -98,12 +103,94 @@ def _check_number(name: str, value: object, *, positive: bool) -> float:
     return float(value)
 
 
-class _State:
+def allowance(config: RetryBudget, total_requests: int) -> int:
+    """Retries ``total_requests`` requests and the floor allow in all (granted ones included).
+
+    Example:
+        >>> allowance(RetryBudget(ratio=0.2, min_per_second=0.0), 10)
+        2
+    """
+    return math.floor(config.ratio * total_requests + config.floor + _EPSILON)
+
+
+@runtime_checkable
+class RetryBudgetStore(Protocol):
+    """Where a :class:`RetryBudget` keeps its windows, one per key; each method is atomic.
+
+    Example:
+        >>> isinstance(MemoryRetryBudgetStore(), RetryBudgetStore)
+        True
+    """
+
+    def deposit(self, key: str, now: float, config: RetryBudget) -> None:
+        """Count a request (a first attempt) on ``key``."""
+        ...
+
+    def try_withdraw(self, key: str, now: float, config: RetryBudget) -> bool:
+        """Count a retry on ``key`` if the budget allows it; ``False`` when spent."""
+        ...
+
+    def available(self, key: str, now: float, config: RetryBudget) -> float:
+        """How many retries on ``key`` the budget would grant now."""
+        ...
+
+
+class MemoryRetryBudgetStore:
+    """A :class:`RetryBudgetStore` in process memory: windows behind a :class:`threading.Lock`.
+
+    Example:
+        >>> store, budget = MemoryRetryBudgetStore(), RetryBudget(min_per_second=0.0)
+        >>> for _ in range(5):
+        ...     store.deposit("h", 0.0, budget)
+        >>> store.try_withdraw("h", 0.0, budget), store.try_withdraw("h", 0.0, budget)
+        (True, False)
+    """
+
     __slots__ = ("lock", "windows")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.windows: dict[str, _Window] = {}
+
+    def _window(self, key: str, now: float, config: RetryBudget) -> _Window:
+        """``key``'s window, advanced to ``now``; call with the lock held."""
+        current = math.floor(now * SLICES / config.window)
+        windows = self.windows
+        window = windows.get(key)
+        if window is None:
+            if len(windows) >= _SWEEP_AT:
+                idle = [k for k, w in windows.items() if current - w.newest >= SLICES]
+                for k in idle:
+                    del windows[k]
+            window = windows[key] = _Window(current)
+        else:
+            window.advance(current)
+        return window
+
+    def deposit(self, key: str, now: float, config: RetryBudget) -> None:
+        """Count a request on ``key``."""
+        with self.lock:
+            self._window(key, now, config).add_request()
+
+    def try_withdraw(self, key: str, now: float, config: RetryBudget) -> bool:
+        """Count a retry on ``key`` if the budget allows it; ``False`` when spent."""
+        with self.lock:
+            window = self._window(key, now, config)
+            if window.total_retries >= allowance(config, window.total_requests):
+                return False
+            window.add_retry()
+            return True
+
+    def available(self, key: str, now: float, config: RetryBudget) -> float:
+        """How many retries on ``key`` the budget would grant now (creates no state)."""
+        with self.lock:
+            if key not in self.windows:
+                return float(allowance(config, 0))
+            window = self._window(key, now, config)
+            return float(max(allowance(config, window.total_requests) - window.total_retries, 0))
+
+    def __repr__(self) -> str:
+        return f"MemoryRetryBudgetStore(keys={len(self.windows)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +201,8 @@ class RetryBudget:
     ``RetryBudget()``). Every call's first attempt deposits into the budget of its key (the
     host); every retry withdraws, and is not made when the budget is spent: the call then
     fails with its last error. Each instance keeps its own state; clients sharing an
-    instance share the budget. Equality compares the configuration only.
+    instance share the budget, and ``store=restwell.RedisStore(...)`` shares it between
+    processes. Equality compares the configuration only.
 
     Args:
         ratio: Retries allowed per request over the window (``0.2``: retries add at most
@@ -123,6 +211,9 @@ class RetryBudget:
         min_per_second: Retries allowed per second whatever the traffic, so that a client
             with little traffic can still retry; ``min_per_second * window`` per window.
             ``0`` removes the floor.
+        store: Where the windows live; ``None`` means a new :class:`MemoryRetryBudgetStore`
+            (made again by ``dataclasses.replace``); a :class:`restwell.RedisStore` shares the
+            budget between processes.
 
     Raises:
         TypeError: an argument is not a number.
@@ -142,12 +233,37 @@ class RetryBudget:
     ratio: float = 0.2
     window: float = 10.0
     min_per_second: float = 10.0
-    _state: _State = field(default_factory=_State, init=False, repr=False, compare=False)
+    store: RetryBudgetStore | SharedStore | None = field(default=None, compare=False, repr=False)
+    shared: SharedStore | None = field(init=False, repr=False, compare=False)
+    """The store when it is shared by processes (a :class:`restwell.RedisStore`), else ``None``."""
+    deferred: bool = field(init=False, repr=False, compare=False)
+    """Whether the store's operations must be awaited (a ``redis.asyncio`` client)."""
+    # The store in use: ``store``, or one made for this instance (``dataclasses.replace``
+    # then starts afresh, as it always did).
+    _state: RetryBudgetStore = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, positive in (("ratio", False), ("window", True), ("min_per_second", False)):
             value = _check_number(name, getattr(self, name), positive=positive)
             object.__setattr__(self, name, value)
+        store: object = self.store
+        object.__setattr__(self, "shared", None)
+        object.__setattr__(self, "deferred", False)
+        if store is None:
+            object.__setattr__(self, "_state", MemoryRetryBudgetStore())
+        elif isinstance(store, SharedStore):
+            object.__setattr__(self, "shared", store)
+            object.__setattr__(self, "deferred", store.deferred)
+        elif isinstance(store, RetryBudgetStore):
+            object.__setattr__(self, "_state", store)
+        else:
+            raise TypeError(
+                "store must be a RetryBudgetStore or a restwell.RedisStore, "
+                f"got {type(store).__name__}"
+            )
+
+    def _store(self) -> RetryBudgetStore:
+        return self._state
 
     @property
     def floor(self) -> float:
@@ -159,30 +275,6 @@ class RetryBudget:
         """
         return self.min_per_second * self.window
 
-    def _window(self, key: str, now: float) -> _Window:
-        """``key``'s window, advanced to ``now``; call with the lock held."""
-        current = math.floor(now * SLICES / self.window)
-        windows = self._state.windows
-        window = windows.get(key)
-        if window is None:
-            if len(windows) >= _SWEEP_AT:
-                self._sweep(current)
-            window = windows[key] = _Window(current)
-        else:
-            window.advance(current)
-        return window
-
-    def _sweep(self, current: int) -> None:
-        """Drop keys whose every slice has expired: they read as a fresh window anyway."""
-        windows = self._state.windows
-        idle = [key for key, window in windows.items() if current - window.newest >= SLICES]
-        for key in idle:
-            del windows[key]
-
-    def _allowance(self, window: _Window) -> int:
-        """Retries the window's requests and the floor allow in all (granted ones included)."""
-        return math.floor(self.ratio * window.total_requests + self.floor + _EPSILON)
-
     def record_request(self, key: str, now: float) -> None:
         """Deposit: a call to ``key`` made its first attempt.
 
@@ -193,8 +285,10 @@ class RetryBudget:
             >>> budget.available("api.example.com", now=0.0)
             1.0
         """
-        with self._state.lock:
-            self._window(key, now).add_request()
+        if self.shared is not None:
+            run_now(self.shared.budget_deposit(key, self))
+            return
+        self._store().deposit(key, now, self)
 
     def try_spend(self, key: str, now: float) -> bool:
         """Withdraw one retry for ``key`` if the budget allows it; ``False`` when spent.
@@ -206,12 +300,14 @@ class RetryBudget:
             >>> budget.try_spend("api.example.com", now=0.5)
             False
         """
-        with self._state.lock:
-            window = self._window(key, now)
-            if window.total_retries >= self._allowance(window):
-                return False
-            window.add_retry()
-            return True
+        shared = self.shared
+        if shared is None:
+            return self._store().try_withdraw(key, now, self)
+        if shared.deferred:
+            # Nothing here may wait for an asyncio client: the store's local estimate decides
+            # (from its last answers), and a call queues the withdrawal (see Call).
+            return shared.budget_estimate(key, self)
+        return run_now(shared.budget_withdraw(key, self))
 
     def available(self, key: str, now: float) -> float:
         """How many retries to ``key`` the budget would grant now.
@@ -220,8 +316,6 @@ class RetryBudget:
             >>> RetryBudget().available("api.example.com", now=0.0)  # the floor: 10/s for 10 s
             100.0
         """
-        with self._state.lock:
-            if key not in self._state.windows:  # introspection does not create state
-                return float(math.floor(self.floor + _EPSILON))
-            window = self._window(key, now)
-            return float(max(self._allowance(window) - window.total_retries, 0))
+        if self.shared is not None:
+            return run_now(self.shared.budget_available(key, self))
+        return self._store().available(key, now, self)

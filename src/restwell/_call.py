@@ -56,10 +56,11 @@ from ._observe import (
 )
 from ._response import ProgressCallback, Response
 from ._retry import Retry, parse_retry_after, sleep_time
+from ._store import StoreOp
 
 if TYPE_CHECKING:
     from ._base import ClientSettings
-    from ._breaker import BreakerRecord
+    from ._breaker import BreakerRecord, CircuitBreaker
     from ._cache import CacheMode, Op
     from ._ratelimit import RateLimit, Reservation
     from ._redaction import Redactor
@@ -122,7 +123,9 @@ class Call:
         "middleware",
         "note",
         "observers",
+        "pending",
         "progress",
+        "queue",
         "raise_for_status",
         "redactor",
         "replayable",
@@ -198,8 +201,17 @@ class Call:
         # Breakers and budgets are kept per host *and port*: two services on one machine
         # fail independently.
         self.host = request.url.netloc.decode("ascii")
-        if settings.retry_budget is not None and retry.max_retries:
-            settings.retry_budget.record_request(self.host, now)
+        # A shared store that must be awaited (redis.asyncio): the operation begin_attempt
+        # handed to the driver, and the writes waiting for the driver (see _store.py).
+        self.pending: StoreOp[Any] | None = None
+        self.queue: list[StoreOp[Any]] | None = None
+        budget = settings.retry_budget
+        if budget is not None and retry.max_retries:
+            if budget.deferred:
+                assert budget.shared is not None
+                self.defer(budget.shared.budget_deposit(self.host, budget))
+            else:
+                budget.record_request(self.host, now)
         # Observers that want this call's routine events; asked once, here.
         self.observers: tuple[Observer, ...] = tuple(
             observer for observer in settings.observers if observer.enabled()
@@ -353,28 +365,55 @@ class Call:
         """The redacted method and URL, for errors and logs."""
         return RequestInfo.from_httpx(self.request, self.redactor)
 
-    def begin_attempt(self, now: float) -> float | None:
-        """Admit the next attempt: ``None`` to send it now, else seconds to wait first.
+    def defer(self, op: StoreOp[Any]) -> None:
+        """Queue a write for a deferred shared store; the driver runs it (see :meth:`drain`)."""
+        if self.queue is None:
+            self.queue = [op]
+        else:
+            self.queue.append(op)
 
-        The admission layers of the pipeline run in order: the deadline, the rate limit
-        (which may hold the attempt back: the driver sleeps the seconds returned and asks
-        again, keeping its slot), then the circuit breaker. A refusal raises. Once admitted,
-        the attempt gets the timeouts that still fit the deadline.
+    def drain(self) -> list[StoreOp[Any]]:
+        """The queued writes, taken: the driver runs them when the call ends."""
+        queue, self.queue = self.queue or [], None
+        return queue
+
+    def begin_attempt(self, now: float) -> float | StoreOp[Any] | None:
+        """Admit the next attempt: ``None`` to send it now, else a wait or an instruction.
+
+        A float is seconds to sleep before asking again; a :class:`StoreOp` is an operation
+        on a shared store that must be awaited (a ``redis.asyncio`` client), to run before
+        asking again. Writes queued by the last attempt go first. Then the admission layers
+        of the pipeline run in order: the deadline, the rate limit (which may hold the
+        attempt back: the driver sleeps the seconds returned and asks again, keeping its
+        slot), then the circuit breaker. A refusal raises. Once admitted, the attempt gets
+        the timeouts that still fit the deadline.
         """
+        queue = self.queue
+        if queue:
+            return queue.pop(0)
         deadline = self.deadline
-        if deadline is not None and deadline.expired(now):
-            self._raise_total(now)
-        limiter = self.settings.rate_limit
-        if limiter is not None:
-            hold = self._rate_limit_hold(limiter, now)
-            if hold is not None:
-                return hold
-        if deadline is not None:
-            self.request.extensions["timeout"] = deadline.attempt_timeouts(self.timeouts, now)
+        pending = self.pending
+        if pending is None or not pending.admission:
+            if deadline is not None and deadline.expired(now):
+                self._raise_total(now)
+            limiter = self.settings.rate_limit
+            if limiter is not None:
+                hold = self._rate_limit_hold(limiter, now)
+                if hold is not None:
+                    return hold
+            if deadline is not None:
+                self.request.extensions["timeout"] = deadline.attempt_timeouts(self.timeouts, now)
         # Last, so that an admitted half-open trial always goes on to report its outcome.
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            wait = breaker.admit(self.host, now, on_change=self._circuit_changed)
+            if not breaker.deferred:
+                wait = breaker.admit(self.host, now, on_change=self._circuit_changed)
+            elif pending is None or not pending.admission:
+                self.pending = breaker.admit_op(self.host, on_change=self._circuit_changed)
+                return self.pending
+            else:
+                self.pending = None
+                wait = pending.result
             if wait is not None:
                 info = self.info()
                 if self.last is None:
@@ -423,7 +462,7 @@ class Call:
             )
         return None
 
-    def _rate_limit_hold(self, limiter: RateLimit, now: float) -> float | None:
+    def _rate_limit_hold(self, limiter: RateLimit, now: float) -> float | StoreOp[Any] | None:
         """Seconds the rate limit holds this attempt back (``None``: go); raises if too long.
 
         The first ask takes a slot, unless it is further away than ``max_wait`` or the
@@ -440,12 +479,28 @@ class Call:
             if self.deadline is not None:
                 left = self.deadline.remaining(now)
                 limit = left if limit is None or left < limit else limit
-            ticket = limiter.reserve(key, now, limit=limit)
+            if limiter.deferred:
+                pending = self.pending
+                if pending is None:
+                    self.pending = limiter.reserve_op(key, limit)
+                    return self.pending
+                self.pending = None
+                ticket = pending.result
+            else:
+                ticket = limiter.reserve(key, now, limit=limit)
             wait = ticket.wait
             if not ticket.granted:
                 self._rate_limit_refused(limiter, wait, now)
         else:
-            wait = limiter.wait(ticket, now)
+            if limiter.deferred:
+                pending = self.pending
+                if pending is None:
+                    self.pending = limiter.wait_op(ticket)
+                    return self.pending
+                self.pending = None
+                wait = pending.result
+            else:
+                wait = limiter.wait(ticket, now)
             if wait > 0.0:
                 # A server pause moved the slot back: the limits count the whole wait.
                 waited = now - ticket.reserved_at
@@ -514,7 +569,7 @@ class Call:
         if self.in_flight:
             self.in_flight = False
             if breaker is not None:
-                breaker.release(self.host, now, on_change=self._circuit_changed)
+                self._breaker_outcome(breaker, now, "release")
         if self.ended:
             return
         self.ended = True
@@ -582,10 +637,32 @@ class Call:
             self.note = " (not retried: the request body is a stream that cannot be replayed)"
             return False
         budget = self.settings.retry_budget
-        if budget is not None and not budget.try_spend(self.host, now):
-            self.note = f" (not retried: the retry budget for {self.host} is spent)"
-            return False
+        if budget is not None:
+            if not budget.try_spend(self.host, now):
+                self.note = f" (not retried: the retry budget for {self.host} is spent)"
+                return False
+            if budget.deferred:  # granted on the store's estimate: withdraw for real
+                assert budget.shared is not None
+                self.defer(budget.shared.budget_withdraw(self.host, budget))
         return True
+
+    def _breaker_outcome(
+        self,
+        breaker: CircuitBreaker,
+        now: float,
+        outcome: str,
+        status: int | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        """Report an attempt's outcome to the breaker (queued for a deferred store)."""
+        if breaker.deferred:
+            if outcome != "release":
+                outcome = breaker.outcome_for(status, exc)
+            self.defer(breaker.outcome_op(self.host, outcome, self._circuit_changed))
+        elif outcome == "release":
+            breaker.release(self.host, now, on_change=self._circuit_changed)
+        else:
+            breaker.record(self.host, now, status, exc, on_change=self._circuit_changed)
 
     def _wait_fits(self, wait: float, now: float) -> bool:
         if self.deadline is not None and not self.deadline.allows_wait(wait, now):
@@ -601,11 +678,14 @@ class Call:
             self._attempt_finished(now, response, None)
         breaker = self.settings.circuit_breaker
         if breaker is not None:
-            breaker.record(self.host, now, status, None, on_change=self._circuit_changed)
+            self._breaker_outcome(breaker, now, "record", status)
         limiter = self.settings.rate_limit
         if limiter is not None and self.limit_key is not None:
             # A pause or a quota told to this call holds every caller of the key.
-            limiter.observe(self.limit_key, status, response.headers, now, time.time())
+            limiter.observe(
+                self.limit_key, status, response.headers, now, time.time(),
+                defer=self.defer if limiter.deferred else None,
+            )  # fmt: skip
         retry = self.retry
         if status not in retry.retry_statuses or not self._may_retry(sent=True, now=now):
             return None
@@ -648,10 +728,10 @@ class Call:
         if breaker is not None:
             if remote_failure and idp is None:  # ... of the host this breaker guards
                 # Only what says the host is unwell: not our deadline, not our own mistake.
-                breaker.record(self.host, now, None, exc, on_change=self._circuit_changed)
+                self._breaker_outcome(breaker, now, "record", None, exc)
             else:
                 # No verdict on the host: free a trial slot.
-                breaker.release(self.host, now, on_change=self._circuit_changed)
+                self._breaker_outcome(breaker, now, "release")
         if total_expired:
             self._raise_total(now, exc)
         # A failed certificate check is the host's, but every attempt meets the same one.

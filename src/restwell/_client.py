@@ -411,7 +411,10 @@ class Client(BaseClient[httpx.BaseTransport]):
         try:
             while True:
                 while (hold := call.begin_attempt(_clock())) is not None:
-                    time.sleep(hold)
+                    if isinstance(hold, float):
+                        time.sleep(hold)
+                    else:  # an operation on a shared store (see _store.py)
+                        hold.run()
                 try:
                     raw = self._attempt(call)
                 except (httpx.HTTPError, httpx.StreamError) as exc:
@@ -426,6 +429,10 @@ class Client(BaseClient[httpx.BaseTransport]):
         except BaseException as exc:  # interrupted, or raised by a layer: the call is over
             call.abandon(_clock(), exc)
             raise
+        finally:
+            if call.queue:  # writes to a shared store the call still owes
+                for op in call.drain():
+                    op.run()
 
     def _attempt(self, call: Call) -> httpx.Response:
         deadline = call.deadline
@@ -547,6 +554,17 @@ def _read_body(raw: httpx.Response, call: Call) -> None:
     except BaseException:
         raw.close()
         raise
+
+
+async def _adrain(call: Call) -> None:
+    """Run the writes a call still owes its shared store, even while it is being cancelled.
+
+    Shielded, and bounded: each operation gives up after its client's socket timeout, and
+    the lot after one second (a lost write only costs what a lost trial call costs).
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+        for op in call.drain():
+            await op.arun()
 
 
 async def _aread_body(raw: httpx.Response) -> None:
@@ -785,8 +803,11 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
             while True:
                 # Not a polling loop: a hold is the time to this call's reserved slot, and a
                 # second one only follows a server pause that arrived during the first.
-                while (hold := call.begin_attempt(_clock())) is not None:  # noqa: ASYNC110
-                    await anyio.sleep(hold)
+                while (hold := call.begin_attempt(_clock())) is not None:
+                    if isinstance(hold, float):
+                        await anyio.sleep(hold)
+                    else:  # an operation on a shared store (see _store.py)
+                        await hold.arun()
                 try:
                     raw = await self._attempt(call)
                 except (httpx.HTTPError, httpx.StreamError) as exc:
@@ -801,6 +822,9 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport]):
         except BaseException as exc:  # cancelled, or raised by a layer: the call is over
             call.abandon(_clock(), exc)
             raise
+        finally:
+            if call.queue:  # writes to a shared store the call still owes
+                await _adrain(call)
 
     async def _attempt(self, call: Call) -> httpx.Response:
         deadline = call.deadline

@@ -17,8 +17,10 @@
     ├── TimeoutError            a builtin TimeoutError too; .kind: connect/read/write/pool/total
     ├── ValidationError         request or response validation, undecodable JSON bodies
     ├── CircuitOpenError        the circuit breaker refused the call (.retry_after)
-    └── RateLimitWaitError       the client-side rate limit would hold the call longer than
-                                its max_wait; nothing was sent (.retry_after, .max_wait)
+    ├── RateLimitWaitError       the client-side rate limit would hold the call longer than
+    │                           its max_wait; nothing was sent (.retry_after, .max_wait)
+    └── StoreUnavailableError   a shared store (RedisStore(fail_closed=True)) does not
+                                answer; nothing was sent (.store)
 
 Every error carries ``.request``, a :class:`RequestInfo` with the method and the URL with its
 secrets hidden, and ``.attempts``, the number of attempts the call made. httpx's exceptions are
@@ -55,6 +57,7 @@ __all__ = [
     "RateLimitWaitError",
     "RequestInfo",
     "ServerError",
+    "StoreUnavailableError",
     "TimeoutError",
     "TimeoutKind",
     "UnprocessableEntityError",
@@ -262,6 +265,34 @@ class RateLimitWaitError(ClientError):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "retry_after": self.retry_after, "max_wait": self.max_wait}
+
+
+class StoreUnavailableError(ClientError):
+    """A shared store (a :class:`restwell.RedisStore` with ``fail_closed=True``) is unreachable.
+
+    Raised without sending anything: the call needed the store to be admitted (its rate
+    limit or circuit breaker). ``.store`` describes the store (host, port, database,
+    namespace; never a password). With ``fail_closed=False``, the default, calls go on under
+    this process's own limits instead.
+
+    Example:
+        >>> StoreUnavailableError("down", store="RedisStore(redis://localhost:6379/0)").store
+        'RedisStore(redis://localhost:6379/0)'
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        store: str,
+        request: RequestInfo | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message, request=request, attempts=attempts)
+        self.store = store
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "store": self.store}
 
 
 class HTTPError(ClientError):

@@ -35,9 +35,10 @@ nothing a server sends raises.
 ``(record, now, config)``. :class:`RateLimit` applies them atomically through a
 :class:`RateLimitStore`; the default :class:`MemoryRateLimitStore` is a dict behind a
 :class:`threading.Lock` held for a few float operations (never across an ``await``), safe
-for threads and for tasks of any event loop. A store shared by processes (Redis) is a later
-addition behind the same two methods; it would pass wall-clock ``now`` values, as the
-breaker's shared store must.
+for threads and for tasks of any event loop. A store shared by processes,
+:class:`restwell.RedisStore`, runs each transition as one Lua script on the server instead
+(a port of the pure function, with the server's clock), behind
+:class:`restwell._store.SharedStore`.
 
 **Why not pyrate-limiter.** Its limiter answers "acquired" or "not yet" and, when blocking,
 waits inside the library; it does not hand back a reservation (a time to sleep until) that
@@ -59,12 +60,13 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol, TypeVar, runtime_checkable
+from typing import Final, Protocol, TypeVar, cast, runtime_checkable
 
 import httpx
 
 from ._config import MAX_SECONDS, check_non_negative
 from ._retry import parse_retry_after
+from ._store import SharedStore, StoreOp, run_now
 
 __all__ = [
     "EPOCH_MILLIS",
@@ -157,7 +159,8 @@ class Reservation:
     Attributes:
         key: The key it was taken on.
         slot: When the attempt may go (monotonic seconds), before later pauses.
-        shift: The key's ``shift`` when it was taken (later pauses move it back).
+        shift: The key's ``shift`` when it was taken (later pauses move it back); NaN when
+            a shared store took it from its local state during an outage.
         reserved_at: ``now`` when it was taken.
         wait: Seconds from ``reserved_at`` to the slot.
         granted: ``False`` when the wait exceeded the caller's limit: nothing was reserved.
@@ -669,7 +672,8 @@ class RateLimit:
             (the call's ``total`` timeout still applies).
         key: ``key(request) -> str`` names the limit a request counts against; ``None``
             means the request's host and port.
-        store: Where the state lives; ``None`` means a new :class:`MemoryRateLimitStore`.
+        store: Where the state lives; ``None`` means a new :class:`MemoryRateLimitStore`;
+            a :class:`restwell.RedisStore` shares the limits between processes.
 
     Raises:
         TypeError: an argument has the wrong type.
@@ -690,9 +694,13 @@ class RateLimit:
     burst: int | None = None
     max_wait: float | None = None
     key: KeyFunction | None = None
-    store: RateLimitStore | None = field(default=None, compare=False)
+    store: RateLimitStore | SharedStore | None = field(default=None, compare=False)
     interval: float = field(init=False, repr=False, compare=False)
     burst_size: int = field(init=False, repr=False, compare=False)
+    shared: SharedStore | None = field(init=False, repr=False, compare=False)
+    """The store when it is shared by processes (a :class:`restwell.RedisStore`), else ``None``."""
+    deferred: bool = field(init=False, repr=False, compare=False)
+    """Whether the store's operations must be awaited (a ``redis.asyncio`` client)."""
 
     def __post_init__(self) -> None:
         rate = self.rate
@@ -715,8 +723,13 @@ class RateLimit:
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key must be callable or None, got {type(self.key).__name__}")
         store: object = self.store
+        object.__setattr__(self, "shared", None)
+        object.__setattr__(self, "deferred", False)
         if store is None:
             object.__setattr__(self, "store", MemoryRateLimitStore())
+        elif isinstance(store, SharedStore):
+            object.__setattr__(self, "shared", store)
+            object.__setattr__(self, "deferred", store.deferred)
         # A dict has get() and update() too: the protocol check alone would take it.
         elif isinstance(store, dict) or not isinstance(store, RateLimitStore):
             raise TypeError(
@@ -730,7 +743,8 @@ class RateLimit:
     def _store(self) -> RateLimitStore:
         store = self.store
         assert store is not None  # set in __post_init__
-        return store
+        # Callers check self.shared first; no isinstance here (a Protocol check is slow).
+        return cast("RateLimitStore", store)
 
     def key_for(self, request: httpx.Request) -> str:
         """The key ``request`` counts against: ``key(request)``, or its host and port.
@@ -760,11 +774,26 @@ class RateLimit:
             >>> limit.reserve("h", now=0.0).wait, limit.reserve("h", now=0.0).wait
             (0.0, 1.0)
         """
+        if self.shared is not None:
+            return run_now(self.shared.limit_reserve(key, self, limit))
 
         def step(record: LimitRecord) -> tuple[Reservation, LimitRecord]:
             return reserve(record, now, self, key=key, limit=limit)
 
         return self._store().update(key, now, step)
+
+    def reserve_op(self, key: str, limit: float | None) -> StoreOp[Reservation]:
+        """:meth:`reserve` as an instruction for the driver (a deferred shared store).
+
+        Example:
+            >>> RateLimit(1).reserve_op("h", None)
+            Traceback (most recent call last):
+            ...
+            TypeError: reserve_op needs a shared store (store=restwell.RedisStore(...))
+        """
+        if self.shared is None:
+            raise TypeError("reserve_op needs a shared store (store=restwell.RedisStore(...))")
+        return self.shared.limit_reserve(key, self, limit)
 
     def wait(self, reservation: Reservation, now: float) -> float:
         """Seconds the holder of ``reservation`` must still wait (``0.0``: go now).
@@ -778,8 +807,16 @@ class RateLimit:
             >>> limit.wait(ticket, now=1.0)
             0.0
         """
+        if self.shared is not None:
+            return run_now(self.shared.limit_wait(reservation))
         left = wait_left(self._store().get(reservation.key), reservation, now)
         return 0.0 if left < _EARLY else left
+
+    def wait_op(self, reservation: Reservation) -> StoreOp[float]:
+        """:meth:`wait` as an instruction for the driver (a deferred shared store)."""
+        if self.shared is None:
+            raise TypeError("wait_op needs a shared store (store=restwell.RedisStore(...))")
+        return self.shared.limit_wait(reservation)
 
     def pause(self, key: str, seconds: float, now: float) -> None:
         """Hold every attempt on ``key`` for ``seconds`` from ``now`` (the queue moves back).
@@ -790,6 +827,9 @@ class RateLimit:
             >>> limit.reserve("h", now=0.5).wait
             1.5
         """
+        if self.shared is not None:
+            run_now(self.shared.limit_pause(key, seconds, self))
+            return
 
         def step(record: LimitRecord) -> tuple[None, LimitRecord]:
             return None, pause(record, now, now + seconds, self)
@@ -798,11 +838,12 @@ class RateLimit:
 
     def observe(
         self, key: str, status: int, headers: Mapping[str, str] | httpx.Headers, now: float,
-        now_wall: float,
+        now_wall: float, *, defer: Callable[[StoreOp[None]], object] | None = None,
     ) -> None:  # fmt: skip
         """Follow what a response on ``key`` says: a ``Retry-After`` pause, a quota.
 
         ``now_wall`` is :func:`time.time`, for epoch resets and HTTP dates. Never raises.
+        With a deferred shared store, the updates are handed to ``defer`` rather than run.
 
         Example:
             >>> limit = RateLimit(10)
@@ -811,12 +852,22 @@ class RateLimit:
             2.0
         """
         seconds = server_pause(status, headers, now_wall)
+        shared = self.shared
         if seconds is not None:
-            self.pause(key, seconds, now)
+            if shared is not None and defer is not None:
+                defer(shared.limit_pause(key, seconds, self))
+            else:
+                self.pause(key, seconds, now)
         if not _may_carry_quota(headers):
             return
         quota = parse_quota(headers, now_wall)
-        if quota is not None:
+        if quota is not None and shared is not None:
+            op = shared.limit_quota(key, quota, self)
+            if defer is not None:
+                defer(op)
+            else:
+                op.run()
+        elif quota is not None:
 
             def step(record: LimitRecord) -> tuple[None, LimitRecord]:
                 return None, apply_quota(record, now, quota, self)
