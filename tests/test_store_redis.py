@@ -525,10 +525,10 @@ def test_a_slot_taken_during_an_outage_ignores_older_pauses_in_redis(store: Redi
     limit = restwell.RateLimit(100, store=store)
     limit.pause("h", 0.2, 0.0)  # Redis: shift 0.2, paused until 0.2 s from now
     time.sleep(0.25)
-    store._down, store._retry_at = True, time.monotonic() + 60  # an outage, as seen here
+    store._outage.failed(ConnectionError("refused"))  # an outage, as seen here (0.25 s)
     ticket = limit.reserve("h", 0.0)
     assert ticket.wait == 0.0
-    store._down, store._retry_at = False, 0.0  # Redis answers again
+    store._outage.answered()  # Redis answers again
     assert limit.wait(ticket, 0.0) == 0.0  # not 0.2 s: the old pause was over
     limit.pause("h", 0.5, 0.0)  # a pause in force still holds it
     assert 0.4 < limit.wait(ticket, 0.0) <= 0.5

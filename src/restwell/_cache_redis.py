@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import re
 import secrets
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
@@ -40,6 +39,7 @@ import redis.retry
 
 from ._cache_storage import CacheEntry, CacheStorage
 from ._logging import logger
+from ._redis_outage import Outage
 
 __all__ = ["RedisCacheStorage"]
 
@@ -52,7 +52,6 @@ _UNLOCK: Final = (
 """Release a lock only if it still holds our token (it may have expired and been retaken)."""
 _BATCH: Final = 500
 _ERRORS: Final = (redis.RedisError, OSError)
-_USERINFO: Final = re.compile(r"(\w+://)[^@/\s]*@")
 
 
 def _glob_escape(text: str) -> str:
@@ -157,14 +156,16 @@ class RedisCacheStorage(CacheStorage):
         self._async = async_client
         self._owned = False
         self._ttl_ms = max(1, round(self.ttl * 1000))
-        self._down = False
-        self._down_lock = threading.Lock()
         # Passwords to take out of an error message (redis-py does not put them there today).
-        self._hidden = [
-            str(password)
-            for given in (client, async_client)
-            if given is not None and (password := given.get_connection_kwargs().get("password"))
-        ]
+        self._outage = Outage(
+            "the Redis cache storage",
+            "calls go to the origin",
+            [
+                str(password)
+                for given in (client, async_client)
+                if given is not None and (password := given.get_connection_kwargs().get("password"))
+            ],
+        )
 
     @classmethod
     def from_url(
@@ -217,31 +218,6 @@ class RedisCacheStorage(CacheStorage):
 
     # -- failures -------------------------------------------------------------------------
 
-    def _clean(self, exc: BaseException) -> str:
-        text = _USERINFO.sub(r"\1***@", str(exc))
-        for password in self._hidden:
-            text = text.replace(password, "***")
-        return f"{type(exc).__name__}: {text}"
-
-    def _failed(self, what: str, exc: BaseException) -> None:
-        with self._down_lock:
-            first, self._down = not self._down, True
-        if first:
-            logger.warning(
-                "the Redis cache storage is unreachable (%s): calls go to the origin until it "
-                "answers again",
-                self._clean(exc),
-            )
-        else:
-            logger.debug("the Redis cache storage could not %s (%s)", what, self._clean(exc))
-
-    def _answered(self) -> None:
-        if self._down:
-            with self._down_lock:
-                back, self._down = self._down, False
-            if back:
-                logger.info("the Redis cache storage answers again")
-
     def _sync(self) -> redis.Redis:
         if self._client is None:
             raise TypeError(
@@ -255,9 +231,9 @@ class RedisCacheStorage(CacheStorage):
         try:
             result = action(client)
         except _ERRORS as exc:
-            self._failed(what, exc)
+            self._outage.failed(exc, what)
             return default
-        self._answered()
+        self._outage.answered()
         return result
 
     async def _ado(
@@ -285,9 +261,9 @@ class RedisCacheStorage(CacheStorage):
         try:
             result = await action(self._async)
         except _ERRORS as exc:
-            self._failed(what, exc)
+            self._outage.failed(exc, what)
             return default
-        self._answered()
+        self._outage.answered()
         return result
 
     # -- entries --------------------------------------------------------------------------

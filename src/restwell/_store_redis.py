@@ -41,7 +41,6 @@ import asyncio
 import dataclasses
 import hashlib
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -68,7 +67,6 @@ from ._breaker import (
 )
 from ._budget import MemoryRetryBudgetStore, RetryBudget, allowance
 from ._exceptions import StoreUnavailableError
-from ._logging import logger
 from ._ratelimit import (
     MemoryRateLimitStore,
     Quota,
@@ -78,6 +76,7 @@ from ._ratelimit import (
     pause,
     reserve,
 )
+from ._redis_outage import Outage
 from ._store import StoreOp
 
 __all__ = ["SCRIPTS", "RedisStore"]
@@ -86,7 +85,6 @@ RETRY_INTERVAL: Final = 0.25
 """Seconds after a failure before Redis is asked again."""
 
 _ERRORS: Final = (redis.RedisError, OSError)
-_USERINFO: Final = re.compile(r"(\w+://)[^@/\s]*@")
 _EARLY: Final = 1e-4  # as in _ratelimit: waking this much early counts as on time
 
 # -- the scripts ------------------------------------------------------------------------------
@@ -425,13 +423,13 @@ class _Op(StoreOp[Any]):
                 "this RedisStore has a redis.asyncio client, which restwell.Client cannot "
                 "use: give it RedisStore(redis.Redis(...)) (or RedisStore.from_url(url))"
             )
-        if store._trying():
+        if store._outage.trying():
             try:
                 raw = store._scripts[self.name](keys=[self.key], args=self.args())
             except _ERRORS as exc:
-                store._failed(exc)
+                store._outage.failed(exc)
             else:
-                store._answered()
+                store._outage.answered()
                 self.result = self.convert(raw)
                 return
         self.result = self._fallback()
@@ -446,13 +444,13 @@ class _Op(StoreOp[Any]):
                 "redis.asyncio runs on asyncio only: give a RedisStore with a sync client, "
                 "RedisStore(redis.Redis(...)), to an AsyncClient running on trio"
             )
-        if store._trying():
+        if store._outage.trying():
             try:
                 raw = await store._scripts[self.name](keys=[self.key], args=self.args())
             except _ERRORS as exc:
-                store._failed(exc)
+                store._outage.failed(exc)
             else:
-                store._answered()
+                store._outage.answered()
                 self.result = self.convert(raw)
                 return
         self.result = self._fallback()
@@ -529,22 +527,26 @@ class RedisStore:
             name: client.register_script(source) for name, source in SCRIPTS.items()
         }
         self._owned = False
-        self._lock = threading.Lock()
-        self._down = False
-        self._retry_at = 0.0
         kwargs = client.get_connection_kwargs()
-        password = kwargs.get("password")
-        self._hidden = [str(password)] if password else []
         if "path" in kwargs:
             where = f"unix://{kwargs['path']}"
         else:
             where = f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
         self.description = f"RedisStore({where}/{kwargs.get('db', 0)}, namespace={namespace!r})"
+        self._outage = Outage(
+            f"the shared store {self.description}",
+            "calls that need it are refused (fail_closed=True)"
+            if fail_closed
+            else "rate limits, circuit breakers and retry budgets use this process's own state",
+            [kwargs.get("password") or ""],
+            retry_interval=RETRY_INTERVAL,
+        )
         # This process's own state, for while Redis does not answer.
         self._limits = MemoryRateLimitStore()
         self._breakers = MemoryBreakerStore()
         self._budgets = MemoryRetryBudgetStore()
         self._estimates: dict[str, int] = {}
+        self._estimates_lock = threading.Lock()
 
     @classmethod
     def from_url(
@@ -640,51 +642,6 @@ class RedisStore:
         return f"<{self.description}{' fail_closed' if self.fail_closed else ''}>"
 
     # -- outages ----------------------------------------------------------------------------
-
-    def _clean(self, exc: BaseException) -> str:
-        text = _USERINFO.sub(r"\1***@", str(exc))
-        for password in self._hidden:
-            text = text.replace(password, "***")
-        return f"{type(exc).__name__}: {text}"
-
-    def _trying(self) -> bool:
-        """Whether to ask Redis now: always while it answers, every 0.25 s after a failure."""
-        if not self._down:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            if now < self._retry_at:
-                return False
-            self._retry_at = now + RETRY_INTERVAL
-            return True
-
-    def _failed(self, exc: BaseException) -> None:
-        with self._lock:
-            first, self._down = not self._down, True
-            self._retry_at = time.monotonic() + RETRY_INTERVAL
-        if first:
-            consequence = (
-                "calls that need it are refused (fail_closed=True)"
-                if self.fail_closed
-                else "rate limits, circuit breakers and retry budgets use this process's own state"
-            )
-            logger.warning(
-                "the shared store %s is unreachable (%s): %s until it answers again",
-                self.description,
-                self._clean(exc),
-                consequence,
-            )
-        else:
-            logger.debug(
-                "the shared store %s failed again (%s)", self.description, self._clean(exc)
-            )
-
-    def _answered(self) -> None:
-        if self._down:
-            with self._lock:
-                back, self._down = self._down, False
-            if back:
-                logger.info("the shared store %s answers again", self.description)
 
     def _op(
         self,
@@ -940,7 +897,7 @@ class RedisStore:
             >>> store.budget_estimate("h", restwell.RetryBudget(min_per_second=0.0))
             False
         """
-        with self._lock:
+        with self._estimates_lock:
             left = self._estimates.get(key)
             if left is None:
                 left = allowance(config, 0)
@@ -979,13 +936,13 @@ class _Get(StoreOp[BreakerRecord]):
     def run(self) -> None:
         store = self.store
         client = store._client
-        if isinstance(client, redis.Redis) and store._trying():
+        if isinstance(client, redis.Redis) and store._outage.trying():
             try:
                 raw = client.hmget(store.key("breaker", self.key), list(self._FIELDS))
             except _ERRORS as exc:
-                store._failed(exc)
+                store._outage.failed(exc)
             else:
-                store._answered()
+                store._outage.answered()
                 self.result = self._convert(raw)
                 return
         if not isinstance(client, redis.Redis):
@@ -1014,7 +971,7 @@ class _Reset(StoreOp[None]):
         try:
             client.delete(store.key("breaker", self.key))
         except _ERRORS as exc:
-            store._failed(exc)
+            store._outage.failed(exc)
         self.result = None
 
     async def arun(self) -> None:  # pragma: no cover - not used by the drivers
