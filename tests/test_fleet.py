@@ -64,6 +64,8 @@ def test_four_processes_share_one_quota_without_a_429(
     assert max_in_window(arrivals, 10.0) <= 100
     used = sum(1 for t in arrivals if t < first + 10.0)
     assert used >= 90, f"only {used} of the quota's 100 requests in the first 10 s"
+    print(f"{len(log)} requests from 4 processes: {used} in the first 10 s, at most "
+          f"{max_in_window(arrivals, 10.0)} in any 10 s, none refused")  # fmt: skip
     assert {s["kind"] for s in summaries} == {"sync", "async"}
 
 
@@ -96,6 +98,7 @@ def test_eight_processes_make_exactly_one_half_open_probe_per_trial(
     summaries = run_processes(targets, timeout=300)
     probes = [server_app.attempts_for(f"{key}-{trial}")[0] for trial in range(1, trials + 1)]
     assert probes == [1] * trials, Counter(probes)
+    print(f"{trials} trials of {processes} processes: probes per trial {Counter(probes)}")
     outcomes = sum((Counter(s["outcomes"]) for s in summaries), Counter())
     assert outcomes == Counter(ServerError=trials, CircuitOpenError=trials * (processes - 1))
 
@@ -132,3 +135,7 @@ def test_redis_killed_mid_run_loses_no_request_and_the_limits_come_back(
     assert len(recovered) <= rate * (stop - up_at - 1.0) + 3
     before = [t for t in log if start + 0.5 <= t < down_at]
     assert len(before) <= rate * (down_at - start - 0.5) + 3
+    down = [t for t in log if down_at <= t < up_at]
+    print(f"{sum(outcomes.values())} calls, all 200; per second: {len(before) / 2.5:.1f} "
+          f"before the kill, {len(down) / 2:.1f} while Redis was down (local limits), "
+          f"{len(recovered) / 3:.1f} from 1 s after the restart")  # fmt: skip
