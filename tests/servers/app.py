@@ -344,6 +344,20 @@ class _Attempts:
     idempotency_keys: list[str] = field(default_factory=list)
 
 
+def _signal_headers(request: Request) -> list[tuple[str, str]]:
+    """The headers a test asks for: ``retry_after=`` and repeated ``header=Name:Value``."""
+    headers: list[tuple[str, str]] = []
+    retry_after = request.query_value("retry_after")
+    if retry_after is not None:
+        headers.append(("retry-after", retry_after))
+    for spec in request.query_values("header"):
+        name, sep, value = spec.partition(":")
+        if not sep or not name.strip():
+            raise HTTPException(400, "header must be Name:Value")
+        headers.append((name.strip(), value.strip()))
+    return headers
+
+
 class TestApp:
     """The ASGI app of the test servers; state (attempt counters) lives on the instance.
 
@@ -577,15 +591,7 @@ class TestApp:
         if not 200 <= code <= 599:
             raise HTTPException(400, "status must be in 200..599")
         await request.drain_body()
-        headers: list[tuple[str, str]] = []
-        retry_after = request.query_value("retry_after")
-        if retry_after is not None:
-            headers.append(("retry-after", retry_after))
-        for spec in request.query_values("header"):
-            name, sep, value = spec.partition(":")
-            if not sep or not name.strip():
-                raise HTTPException(400, "header must be Name:Value")
-            headers.append((name.strip(), value.strip()))
+        headers = _signal_headers(request)
         if code in (204, 304):
             await request.respond(code, headers=headers)
         elif request.query_value("content_type") == "text":
@@ -740,14 +746,7 @@ class TestApp:
             raise HTTPException(400, "status must be in 200..599 and allow a body")
         headers: list[tuple[str, str]] = []
         if count <= request.query_int("times", 1):
-            retry_after = request.query_value("retry_after")
-            if retry_after is not None:
-                headers.append(("retry-after", retry_after))
-            for spec in request.query_values("header"):
-                name, sep, value = spec.partition(":")
-                if not sep or not name.strip():
-                    raise HTTPException(400, "header must be Name:Value")
-                headers.append((name.strip(), value.strip()))
+            headers = _signal_headers(request)
         else:
             status = 200
         await request.send_json({"attempts": count, "status": status}, status, headers=headers)
