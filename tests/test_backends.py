@@ -8,13 +8,15 @@ aiohttp transport does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiohttp
+import anyio
 import httpx
 import pytest
 
 import restwell
-from restwell._aiohttp import AiohttpTransport, _map_error
+from restwell._aiohttp import AiohttpTransport, _map_error, _mark_read
 
 
 def test_the_sync_client_refuses_the_aiohttp_backend() -> None:
@@ -153,3 +155,59 @@ def test_an_error_of_ours_inside_aiohttps_comes_back_as_it_was() -> None:
     assert _map_error(wrapped, sending=True) is ours
     other = RuntimeError("not a transport error")
     assert _map_error(other, sending=True) is other
+
+
+def test_a_body_marked_read_is_left_as_read_leaves_it() -> None:
+    """``_mark_read`` sets exactly what httpx's ``read()`` sets (guards an httpx upgrade)."""
+    body = b'{"id": 1}' * 100
+    headers = [(b"Content-Type", b"application/json")]
+
+    def fresh() -> httpx.Response:
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+
+    def changes(response: httpx.Response, act: Callable[[httpx.Response], object]) -> set[str]:
+        before = dict(vars(response))
+        act(response)
+        return {
+            name for name, value in vars(response).items() if before.get(name, ...) is not value
+        }
+
+    read, marked = fresh(), fresh()
+    changed = changes(read, httpx.Response.read) | changes(marked, lambda r: _mark_read(r, body))
+    assert changed >= {"_content", "is_closed", "is_stream_consumed"}
+    for name in changed - {"_decoder"}:  # a cache httpx fills on first use
+        assert getattr(marked, name) == getattr(read, name), name
+    assert marked.content == body
+    assert marked.num_bytes_downloaded == len(body)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_call_that_is_not_streamed_reads_its_body_in_the_transport(server: str) -> None:
+    seen: list[httpx.Response] = []
+
+    def record(response: httpx.Response, context: restwell.CallContext) -> None:
+        seen.append(response)
+
+    limits = restwell.Limits(max_connections=1)
+    async with restwell.AsyncClient(
+        server, backend="aiohttp", limits=limits, middleware=[restwell.on_response(record)]
+    ) as client:
+        response = await client.get("/json")
+        # The middleware already got it whole: read, closed, its connection free.
+        assert seen[-1].is_closed
+        assert seen[-1].content == response.content
+        assert response.json()["number"] == 42
+        assert response.elapsed.total_seconds() > 0
+        # A Content-Encoding is undone, as while streaming.
+        gzipped = await client.get("/cache/gz", params={"gzip": "1", "size": "3000"})
+        assert gzipped.headers["content-encoding"] == "gzip"
+        assert len(gzipped.content) == 3000
+        # One connection, freed by each call: the next ones do not wait for it.
+        with anyio.fail_after(5):
+            for _ in range(20):
+                await client.get("/json")
+        # A streamed call still streams: its response comes back open.
+        async with client.stream("GET", "/stream/100000") as streamed:
+            assert not streamed.is_closed
+            assert len(await streamed.aread()) == 100000

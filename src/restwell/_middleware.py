@@ -255,6 +255,7 @@ def on_response(
 
     It may look at or change the response (return ``None``) or return a new one. The body
     of a streamed response is not read yet: wrap ``response.stream`` to see it as it flows.
+    (On ``backend="aiohttp"`` a call that is not streamed arrives with its body read.)
 
     Example:
         >>> import httpx, restwell

@@ -336,7 +336,10 @@ class OpenTelemetry(Middleware, Observer):
             attributes["error.type"] = str(status)
             span.set_attribute("error.type", str(status))
             span.set_status(trace.StatusCode.ERROR)
-        response.stream = _SpanStream(response.stream, exchange)
+        if response.is_closed:  # read whole below (the aiohttp backend): the exchange is over
+            exchange.end()
+        else:
+            response.stream = _SpanStream(response.stream, exchange)
         return response
 
     def _record_error(self, span: Any, attributes: dict[str, Any], error: BaseException) -> None:

@@ -26,11 +26,18 @@ httpcore's queue empty: a slot is held from the start of an exchange until its r
 closed (a streamed response holds its connection until then) or the exchange fails. The wait
 counts as the pool timeout and, like the rest of the attempt, runs within the total
 deadline's cancel scope.
+
+A transport that can read a whole body itself (``handle_async_read``: restwell's aiohttp
+one) gets every exchange of a call that is not streamed that way (``_send_read``): the
+response comes back read and closed, so the slot is free at once and the body never passes
+through httpx's chain of async iterators, which costs more than aiohttp's whole read.
 """
 
 from __future__ import annotations
 
+import datetime
 import threading
+import time
 from collections.abc import AsyncIterator, Set
 from typing import Any
 
@@ -158,6 +165,11 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
             for built in (self._transport, *self._mounts.values()):
                 if built is not None:
                     install(built)
+        # A transport that can hand back a whole body (restwell's aiohttp one) reads the
+        # body of a call that is not streamed in one go (see _send_read).
+        self._reads_whole = hasattr(transport, "handle_async_read") or any(
+            hasattr(mounted, "handle_async_read") for mounted in self._mounts.values()
+        )
         # Made at first use: anyio picks the running event loop's implementation then.
         self._gate: anyio.Semaphore | None = None
 
@@ -165,7 +177,10 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         token = SENDING.set(True)
         try:
             call = request.extensions.get(CALL_EXTENSION)
-            send = super()._send_single_request if self._slots is None else self._send_gated
+            if call is not None and not call.stream and self._reads_whole:
+                send = self._send_read
+            else:
+                send = super()._send_single_request if self._slots is None else self._send_gated
             if call is None or not call.middleware:
                 return await send(request)
             flow = run_chain(call.middleware, request, call.context)
@@ -173,7 +188,7 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         finally:
             SENDING.reset(token)
 
-    async def _send_gated(self, request: httpx.Request) -> httpx.Response:
+    async def _take_slot(self, request: httpx.Request) -> anyio.Semaphore:
         gate = self._gate
         if gate is None:
             assert self._slots is not None
@@ -191,10 +206,38 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
                 raise httpx.PoolTimeout(
                     "no connection became free within the pool timeout"
                 ) from None
+        return gate
+
+    async def _send_gated(self, request: httpx.Request) -> httpx.Response:
+        gate = await self._take_slot(request)
         try:
             response = await super()._send_single_request(request)
         except BaseException:
             gate.release()
             raise
         response.stream = _GatedStream(response.stream, gate)  # type: ignore[arg-type]
+        return response
+
+    async def _send_read(self, request: httpx.Request) -> httpx.Response:
+        """Stand in for httpx's ``_send_single_request`` with a transport that reads whole bodies.
+
+        The transport returns the response read and closed, its connection free; what is
+        left of httpx's step is the bookkeeping below.
+        """
+        transport: Any = self._transport_for_url(request.url)
+        if not hasattr(transport, "handle_async_read"):  # a mount of another kind
+            return await (
+                super()._send_single_request if self._slots is None else self._send_gated
+            )(request)
+        gate = None if self._slots is None else await self._take_slot(request)
+        started = time.perf_counter()
+        try:
+            response: httpx.Response = await transport.handle_async_read(request)
+        finally:
+            if gate is not None:
+                gate.release()
+        response.request = request
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        self.cookies.extract_cookies(response)
+        response.default_encoding = self._default_encoding
         return response
