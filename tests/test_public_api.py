@@ -59,7 +59,7 @@ def test_import_is_light() -> None:
         "trio", "decimal", "restwell._oauth2", "restwell._breaker", "restwell._budget",
         "restwell._events", "restwell._sse", "restwell._download", "restwell._upload",
         "restwell._sync_deadline", "restwell._otel", "restwell._aiohttp", "aiohttp",
-        "restwell._cache", "restwell._cache_storage", "restwell._ratelimit",
+        "restwell._cache", "restwell._cache_storage", "restwell._ratelimit", "restwell._observe",
     )  # fmt: skip
     # Only what restwell itself loads: httpx's CLI may bring in rich (and decimal with it).
     code = (
@@ -71,6 +71,29 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_event_classes_load_with_the_first_event() -> None:
+    # A GET nobody watches makes no event; the first one an observer gets loads the classes.
+    code = (
+        "import sys, httpx, restwell\n"
+        "api = httpx.MockTransport(lambda request: httpx.Response(200))\n"
+        "class Seen(restwell.Observer):\n"
+        "    def on_event(self, event): print(type(event).__name__)\n"
+        "with restwell.Client('https://api.example.com', transport=api) as client:\n"
+        "    client.get('/')\n"
+        "print('restwell._observe' in sys.modules)\n"
+        "with restwell.Client('https://api.example.com', transport=api,\n"
+        "                     observers=[Seen()]) as client:\n"
+        "    client.get('/')\n"
+        "print('restwell._observe' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [
+        "False", "CallStarted", "AttemptStarted", "AttemptFinished", "CallFinished", "True"
+    ]  # fmt: skip
 
 
 def test_lazy_names_load_on_first_use() -> None:

@@ -34,19 +34,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._middleware import CallContext, Middleware, on_error, on_request, on_response
-from ._observe import (
-    AttemptFinished,
-    AttemptStarted,
-    CacheResult,
-    CallFinished,
-    CallStarted,
-    CircuitStateChanged,
-    Event,
-    Observer,
-    RateLimitWaited,
-    RetryScheduled,
-    TokenFetched,
-)
+from ._observer import Observer
 from ._redaction import Redactor
 from ._response import ProgressCallback, Response
 from ._retry import Retry, RetryTypes
@@ -67,6 +55,18 @@ if typing.TYPE_CHECKING:
     from ._cache_redis import RedisCacheStorage
     from ._cache_storage import CacheEntry, CacheStorage, MemoryCacheStorage, SQLiteCacheStorage
     from ._oauth2 import OAuth2ClientCredentials, OAuth2RefreshToken, OAuth2Token
+    from ._observe import (
+        AttemptFinished,
+        AttemptStarted,
+        CacheResult,
+        CallFinished,
+        CallStarted,
+        CircuitStateChanged,
+        Event,
+        RateLimitWaited,
+        RetryScheduled,
+        TokenFetched,
+    )
     from ._otel import OpenTelemetry
     from ._ratelimit import MemoryRateLimitStore, RateLimit, RateLimitStore
     from ._sse import ServerSentEvent
@@ -75,13 +75,20 @@ if typing.TYPE_CHECKING:
 
 # Each public name not needed for a first request, and the private module that defines it.
 _LAZY_MODULES: typing.Final = {
+    "AttemptFinished": "_observe",
+    "AttemptStarted": "_observe",
     "BreakerRecord": "_breaker",
     "BreakerStore": "_breaker",
     "Cache": "_cache",
     "CacheEntry": "_cache_storage",
+    "CacheResult": "_observe",
     "CacheStorage": "_cache_storage",
+    "CallFinished": "_observe",
+    "CallStarted": "_observe",
     "CircuitBreaker": "_breaker",
     "CircuitState": "_breaker",
+    "CircuitStateChanged": "_observe",
+    "Event": "_observe",
     "MemoryBreakerStore": "_breaker",
     "MemoryCacheStorage": "_cache_storage",
     "MemoryRateLimitStore": "_ratelimit",
@@ -91,11 +98,14 @@ _LAZY_MODULES: typing.Final = {
     "OpenTelemetry": "_otel",
     "RateLimit": "_ratelimit",
     "RateLimitStore": "_ratelimit",
+    "RateLimitWaited": "_observe",
     "RedisCacheStorage": "_cache_redis",
     "RedisStore": "_store_redis",
     "RetryBudget": "_budget",
+    "RetryScheduled": "_observe",
     "SQLiteCacheStorage": "_cache_storage",
     "ServerSentEvent": "_sse",
+    "TokenFetched": "_observe",
     "Upload": "_upload",
 }
 

@@ -24,7 +24,7 @@ from ._headers import field_name_problem, field_value_problem, shown_name
 from ._logfilter import install_log_filter
 from ._logging import LOGGING_OBSERVER
 from ._middleware import Middleware, check_middleware
-from ._observe import Observer
+from ._observer import Observer
 from ._redaction import (
     DEFAULT_REDACTOR,
     Redactor,

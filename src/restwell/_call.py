@@ -40,30 +40,21 @@ from ._exceptions import (
 )
 from ._logging import logger
 from ._middleware import CALL_EXTENSION, CallContext, Middleware
-from ._observe import (
-    AttemptFinished,
-    AttemptStarted,
-    CacheResult,
-    CallFinished,
-    CallStarted,
-    CircuitStateChanged,
-    Event,
-    Observer,
-    RateLimitWaited,
-    RetryScheduled,
-    TokenFetched,
-    new_call_id,
-)
+from ._observer import Observer, new_call_id
 from ._response import ProgressCallback, Response
 from ._retry import Retry, parse_retry_after, sleep_time
 from ._store import StoreOp
 
 if TYPE_CHECKING:
+    from . import _observe as events
     from ._base import ClientSettings
     from ._breaker import BreakerRecord, CircuitBreaker
     from ._cache import CacheMode, Op
+    from ._observe import Event
     from ._ratelimit import RateLimit, Reservation
     from ._redaction import Redactor
+else:  # the event classes load with the first event (see _observer.py)
+    from ._observer import events
 
 __all__ = ["Call"]
 
@@ -225,7 +216,7 @@ class Call:
         if self.observers:
             self._notify(
                 self.observers,
-                CallStarted(self.call_id, self.host, method=request.method, url=self.url),
+                events.CallStarted(self.call_id, self.host, method=request.method, url=self.url),
             )
 
     def layers(self) -> Generator[Op | None, Any, Response] | None:
@@ -244,7 +235,8 @@ class Call:
         """Tell the observers what the cache did for this call."""
         if self.observers:
             self._notify(
-                self.observers, CacheResult(self.call_id, self.host, url=self.url, result=result)
+                self.observers,
+                events.CacheResult(self.call_id, self.host, url=self.url, result=result),
             )
 
     # -- identity and events -------------------------------------------------------------
@@ -288,7 +280,7 @@ class Call:
     def _circuit_changed(self, old: BreakerRecord, new: BreakerRecord) -> None:
         self._notify(
             self.settings.observers,
-            CircuitStateChanged(
+            events.CircuitStateChanged(
                 self.call_id,
                 self.host,
                 old=old.state.value,
@@ -305,7 +297,7 @@ class Call:
         redactor = self.redactor
         self._notify(
             self.observers,
-            AttemptFinished(
+            events.AttemptFinished(
                 self.call_id,
                 self.host,
                 method=request.method,
@@ -343,7 +335,7 @@ class Call:
             status = getattr(error, "status_code", None)
         self._notify(
             observers,
-            CallFinished(
+            events.CallFinished(
                 self.call_id,
                 self.host,
                 method=self.request.method,
@@ -452,7 +444,7 @@ class Call:
         if self.observers:
             self._notify(
                 self.observers,
-                AttemptStarted(
+                events.AttemptStarted(
                     self.call_id,
                     self.host,
                     method=self.request.method,
@@ -515,7 +507,7 @@ class Call:
             return None
         self.ticket = ticket
         if self.observers:
-            self._notify(self.observers, RateLimitWaited(self.call_id, self.host, wait=wait))
+            self._notify(self.observers, events.RateLimitWaited(self.call_id, self.host, wait=wait))
         return wait
 
     def _rate_limit_refused(
@@ -576,7 +568,7 @@ class Call:
         if self.observers:
             self._notify(
                 self.observers,
-                CallFinished(
+                events.CallFinished(
                     self.call_id,
                     self.host,
                     method=self.request.method,
@@ -832,7 +824,7 @@ class Call:
             host = httpx.URL(token_url).netloc.decode("ascii")
             self._notify(
                 observers,
-                TokenFetched(
+                events.TokenFetched(
                     self.call_id,
                     host,
                     token_url=token_url,
@@ -847,7 +839,7 @@ class Call:
         if observers:
             self._notify(
                 observers,
-                RetryScheduled(
+                events.RetryScheduled(
                     self.call_id,
                     self.host,
                     method=self.request.method,

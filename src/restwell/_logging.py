@@ -31,18 +31,15 @@ ERROR: ERROR is kept for what the library could not handle.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from ._observe import (
-    AttemptFinished,
-    CacheResult,
-    CallFinished,
-    CircuitStateChanged,
-    Event,
-    Observer,
-    RetryScheduled,
-    TokenFetched,
-)
+from ._observer import Observer
+
+if TYPE_CHECKING:
+    from . import _observe as events
+    from ._observe import AttemptFinished, CallFinished, CircuitStateChanged, Event, RetryScheduled
+else:  # the event classes load with the first event (see _observer.py)
+    from ._observer import events
 
 __all__ = ["LOGGING_OBSERVER", "LoggingObserver", "logger"]
 
@@ -77,15 +74,15 @@ class LoggingObserver(Observer):
 
     def on_event(self, event: Event) -> None:
         """Log ``event`` at its level (see the module docstring)."""
-        if isinstance(event, AttemptFinished):
+        if isinstance(event, events.AttemptFinished):
             self._attempt(event)
-        elif isinstance(event, CallFinished):
+        elif isinstance(event, events.CallFinished):
             self._call(event)
-        elif isinstance(event, RetryScheduled):
+        elif isinstance(event, events.RetryScheduled):
             self._retry(event)
-        elif isinstance(event, CircuitStateChanged):
+        elif isinstance(event, events.CircuitStateChanged):
             self._circuit(event)
-        elif isinstance(event, CacheResult) and logger.isEnabledFor(logging.DEBUG):
+        elif isinstance(event, events.CacheResult) and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "cache %s: %s",
                 event.result,
@@ -97,7 +94,7 @@ class LoggingObserver(Observer):
                     "cache": event.result,
                 },
             )
-        elif isinstance(event, TokenFetched) and logger.isEnabledFor(logging.DEBUG):
+        elif isinstance(event, events.TokenFetched) and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s an OAuth2 access token from %s (expires in %s s)",
                 "refreshed" if event.refreshed else "fetched",

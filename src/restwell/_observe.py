@@ -6,16 +6,17 @@ caller's thread or task. restwell's own logging is one such observer
 Every URL in an event has passed the client's :class:`~restwell.Redactor`, and headers hold
 ``[REDACTED]`` for secret values: an observer cannot leak what it never receives.
 
-Events are made only for observers that want them: :meth:`Observer.enabled` is asked once
+Events are made only for observers that want them: :meth:`~restwell.Observer.enabled` is asked once
 per call, and a call whose observers are all disabled builds no per-call or per-attempt
 event at all. The rare events (a retry, a failure, a circuit change, a token fetch) go to
 every observer, enabled or not: they are what an operator must be able to see.
+
+This module is loaded when the first event is made (:func:`restwell._observer.events`):
+its dataclasses cost milliseconds to create, which ``import restwell`` does not pay.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,26 +28,10 @@ __all__ = [
     "CallStarted",
     "CircuitStateChanged",
     "Event",
-    "Observer",
     "RateLimitWaited",
     "RetryScheduled",
     "TokenFetched",
-    "new_call_id",
 ]
-
-_PROCESS_TAG = os.urandom(3).hex()
-_counter = itertools.count(1)
-
-
-def new_call_id() -> str:
-    """A short id, unique in this process and unlikely to repeat across processes.
-
-    Example:
-        >>> a, b = new_call_id(), new_call_id()
-        >>> a != b and a.split("-")[0] == b.split("-")[0]
-        True
-    """
-    return f"{_PROCESS_TAG}-{next(_counter)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,55 +207,3 @@ class TokenFetched(Event):
     token_url: str
     refreshed: bool
     expires_in: float | None
-
-
-class Observer:
-    """Base class of observers: override :meth:`on_event`.
-
-    Pass instances as ``observers=[...]`` to a client (or to ``with_options()``). Each is
-    called in the caller's thread or task and must return quickly and never raise: an
-    exception from an observer is logged and otherwise ignored, so that watching a call can
-    never break it.
-
-    Example:
-        >>> import httpx, restwell
-        >>> class Count(restwell.Observer):
-        ...     def __init__(self):
-        ...         self.seen = []
-        ...     def on_event(self, event):
-        ...         self.seen.append(type(event).__name__)
-        >>> counter = Count()
-        >>> api = httpx.MockTransport(lambda r: httpx.Response(200))
-        >>> with restwell.Client("https://api.example.com", transport=api,
-        ...                      observers=[counter]) as client:
-        ...     _ = client.get("/")
-        >>> counter.seen
-        ['CallStarted', 'AttemptStarted', 'AttemptFinished', 'CallFinished']
-    """
-
-    def wants_detail(self) -> bool:
-        """Whether :class:`AttemptFinished` events should carry redacted headers and bodies.
-
-        Asked per attempt; detail costs a little, so the default is no.
-
-        Example:
-            >>> Observer().wants_detail()
-            False
-        """
-        return False
-
-    def enabled(self) -> bool:
-        """Whether to receive this call's per-call and per-attempt events (asked per call).
-
-        Example:
-            >>> Observer().enabled()
-            True
-        """
-        return True
-
-    def on_event(self, event: Event) -> None:
-        """Receive one event.
-
-        Example:
-            >>> Observer().on_event(Event("c-1", "h"))
-        """

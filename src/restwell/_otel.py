@@ -47,10 +47,10 @@ from ._observe import (
     CallStarted,
     CircuitStateChanged,
     Event,
-    Observer,
     RateLimitWaited,
     RetryScheduled,
 )
+from ._observer import Observer
 from ._redaction import DEFAULT_REDACTOR, Redactor
 from ._version import __version__
 
