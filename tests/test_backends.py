@@ -211,3 +211,14 @@ async def test_a_call_that_is_not_streamed_reads_its_body_in_the_transport(serve
         async with client.stream("GET", "/stream/100000") as streamed:
             assert not streamed.is_closed
             assert len(await streamed.aread()) == 100000
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_mount_of_another_kind_is_sent_as_httpx_sends_it(server: str) -> None:
+    internal = httpx.MockTransport(lambda request: httpx.Response(200, json={"internal": True}))
+    async with restwell.AsyncClient(
+        server, backend="aiohttp", mounts={"https://internal.example.com": internal}
+    ) as client:
+        assert (await client.get("https://internal.example.com/x")).json() == {"internal": True}
+        assert (await client.get("/json")).json()["number"] == 42

@@ -177,16 +177,20 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         token = SENDING.set(True)
         try:
             call = request.extensions.get(CALL_EXTENSION)
-            if call is not None and not call.stream and self._reads_whole:
-                send = self._send_read
-            else:
-                send = super()._send_single_request if self._slots is None else self._send_gated
+            whole = call is not None and not call.stream and self._reads_whole
+            send = self._send_read if whole else self._send_one
             if call is None or not call.middleware:
                 return await send(request)
             flow = run_chain(call.middleware, request, call.context)
             return await adrive(flow, send)
         finally:
             SENDING.reset(token)
+
+    async def _send_one(self, request: httpx.Request) -> httpx.Response:
+        """Send one exchange by httpx's own step, in the gate when the pool has one."""
+        if self._slots is None:
+            return await super()._send_single_request(request)
+        return await self._send_gated(request)
 
     async def _take_slot(self, request: httpx.Request) -> anyio.Semaphore:
         gate = self._gate
@@ -226,9 +230,7 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
         """
         transport: Any = self._transport_for_url(request.url)
         if not hasattr(transport, "handle_async_read"):  # a mount of another kind
-            return await (
-                super()._send_single_request if self._slots is None else self._send_gated
-            )(request)
+            return await self._send_one(request)
         gate = None if self._slots is None else await self._take_slot(request)
         started = time.perf_counter()
         try:
