@@ -222,3 +222,16 @@ async def test_a_mount_of_another_kind_is_sent_as_httpx_sends_it(server: str) ->
     ) as client:
         assert (await client.get("https://internal.example.com/x")).json() == {"internal": True}
         assert (await client.get("/json")).json()["number"] == 42
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_read_timeout_the_deadline_makes_moot_arms_no_timer(server: str) -> None:
+    transport = AiohttpTransport()
+    async with restwell.AsyncClient(server, transport=transport) as client:
+        # The total deadline (a cancel scope around the attempt) ends the call first.
+        await client.get("/json", timeout=restwell.Timeout(5, read=30, total=10))
+        assert {timeout.sock_read for timeout in transport._timeouts.values()} == {None}
+        # A read timeout shorter than the deadline is aiohttp's to enforce.
+        await client.get("/json", timeout=restwell.Timeout(5, read=1, total=10))
+        assert 1 in {timeout.sock_read for timeout in transport._timeouts.values()}

@@ -169,10 +169,11 @@ def test_connect_timeout_maps_to_kind_connect() -> None:
 
 
 @pytest.mark.anyio
-async def test_timeouts_async(server: str) -> None:
+@pytest.mark.parametrize("total", [None, 5.0])  # a deadline later than the read timeout
+async def test_timeouts_async(server: str, total: float | None) -> None:
     async with restwell.AsyncClient(server, retry=False) as client:
         with pytest.raises(restwell.TimeoutError) as info:
-            await client.get("/delay/2", timeout=restwell.Timeout(read=0.2))
+            await client.get("/delay/2", timeout=restwell.Timeout(read=0.2, total=total))
     assert info.value.kind == "read"
 
 

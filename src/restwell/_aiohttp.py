@@ -271,14 +271,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=_extensions(response),
         )
 
-    async def handle_async_read(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_read(
+        self, request: httpx.Request, *, deadline_bounds_reads: bool = False
+    ) -> httpx.Response:
         """Send ``request`` and read its whole body: the response comes back closed.
 
         The connection is back in aiohttp's pool when this returns. restwell's pool calls
         it for a call whose body is read at once: one ``httpx.Response`` built from bytes
         costs a fraction of httpx's chain of async iterators over a live stream.
+
+        ``deadline_bounds_reads``: the caller ends this exchange (a cancel scope) no later
+        than the read timeout would expire, so aiohttp need not arm a timer per read.
         """
-        response = await self._send(request)
+        response = await self._send(request, read_timeout=not deadline_bounds_reads)
         try:
             body = await response.read()  # closes the connection itself on a failure
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -295,7 +300,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             _mark_read(result, body)
         return result
 
-    async def _send(self, request: httpx.Request) -> aiohttp.ClientResponse:
+    async def _send(
+        self, request: httpx.Request, *, read_timeout: bool = True
+    ) -> aiohttp.ClientResponse:
         if request.url.scheme not in ("http", "https"):
             # httpcore's words, so that the caller sees the same error on either backend.
             raise httpx.UnsupportedProtocol(
@@ -307,7 +314,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             proxy = self._env_proxies.get(request.url.scheme)
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
-        limits = (timeouts.get("connect"), timeouts.get("read"))
+        limits = (timeouts.get("connect"), timeouts.get("read") if read_timeout else None)
         timeout = self._timeouts.get(limits)
         if timeout is None:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits[0], sock_read=limits[1])

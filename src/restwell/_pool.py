@@ -233,8 +233,19 @@ class AsyncPool(_StripSecretsOnRedirect, httpx.AsyncClient):
             return await self._send_one(request)
         gate = None if self._slots is None else await self._take_slot(request)
         started = time.perf_counter()
+        # The call's deadline ends this attempt wherever it waits (a cancel scope around it,
+        # see AsyncClient._attempt): a read timeout that cannot expire before it would only
+        # cost aiohttp a timer per read.
+        call = request.extensions.get(CALL_EXTENSION)  # None: a request middleware replaced
+        deadline = None if call is None else call.deadline
+        read = request.extensions.get("timeout", {}).get("read")
+        bounded = deadline is not None and (
+            read is None or read >= deadline.remaining(time.monotonic())
+        )
         try:
-            response: httpx.Response = await transport.handle_async_read(request)
+            response: httpx.Response = await transport.handle_async_read(
+                request, deadline_bounds_reads=bounded
+            )
         finally:
             if gate is not None:
                 gate.release()
