@@ -11,7 +11,7 @@ per call, and a call whose observers are all disabled builds no per-call or per-
 event at all. The rare events (a retry, a failure, a circuit change, a token fetch) go to
 every observer, enabled or not: they are what an operator must be able to see.
 
-This module is loaded when the first event is made (:func:`restwell._observer.events`):
+This module is loaded when the first event is made (``restwell._observer.events``):
 its dataclasses cost milliseconds to create, which ``import restwell`` does not pay.
 """
 
