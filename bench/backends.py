@@ -4,8 +4,10 @@ Run from the repository root (``--quick`` for a smoke run)::
 
     PYTHONPATH=src python bench/backends.py [--quick] [--rounds N]
 
-Method: the server of ``bench/run.py`` (uvicorn, ``GET /json``, in its own process and, with
-two or more CPUs, pinned to another CPU than the clients) answers every run. Each run is a
+Method: a local server in its own process (with two or more CPUs, pinned to another CPU than
+the clients) answers ``GET /json`` for every run: nginx when the machine has it (``--server
+nginx``, Debian's package), else the uvicorn app of ``bench/run.py`` (``--server uvicorn``),
+which is slower than the fastest client here and so sets the pace for it. Each run is a
 fresh interpreter that imports only the client it measures, keeps ``concurrency`` tasks
 sending GETs back to back (each body decoded with ``.json()``), and after a warm-up measures
 ``requests`` of them: wall-clock requests per second and process CPU per request. Runs of
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +37,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from run import BODY, PAYLOAD, _child_env, running_server  # noqa: E402
+from run import BODY, PAYLOAD, _child_env, running_nginx, running_server  # noqa: E402
 
 KINDS = ("aiohttp", "restwell-aiohttp", "httpx", "restwell", "restwell-nosniffio")
 PAIRS = {"restwell-aiohttp": "aiohttp", "restwell": "httpx", "restwell-nosniffio": "httpx"}
@@ -145,6 +148,8 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--concurrency", default="64,256")
     parser.add_argument("--worker", nargs=5, metavar="ARG")
+    default_server = "nginx" if shutil.which("nginx") else "uvicorn"
+    parser.add_argument("--server", choices=("nginx", "uvicorn"), default=default_server)
     args = parser.parse_args()
     if args.worker:
         kind, base_url, concurrency, requests, warmup = args.worker
@@ -157,14 +162,15 @@ def main() -> None:
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     server_cpu = max(cpus) if len(cpus) >= 2 else None
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
-    with running_server(server_cpu) as base_url:
+    running = running_nginx if args.server == "nginx" else running_server
+    with running(server_cpu) as base_url:
         assert BODY
         for round_ in range(rounds):
             for level in levels:
                 for kind in kinds if round_ % 2 == 0 else reversed(kinds):
                     figures = _run_worker(kind, base_url, level, requests, warmup)
                     results.setdefault((kind, level), []).append(figures)
-    print(f"{rounds} round(s), {requests} measured requests per run (medians)")
+    print(f"{rounds} round(s), {requests} measured requests per run (medians), {args.server}")
     header = ("client", "tasks", "req/s", "CPU µs/req", "ratio req/s", "ratio CPU")
     print("{:<22}{:>6}{:>10}{:>12}{:>13}{:>11}".format(*header))
     for level in levels:

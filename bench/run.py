@@ -168,6 +168,61 @@ def running_server(cpu: int | None) -> Iterator[str]:
         _stop(process)
 
 
+_NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 60s;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        location = /json {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def running_nginx(cpu: int | None) -> Iterator[str]:
+    """Start nginx (one process) answering ``GET /json`` with :data:`BODY`; yield its URL.
+
+    Needs ``nginx`` on the PATH (Debian's package). It answers far faster than the uvicorn
+    server, so that the clients, not the server, set the pace.
+    """
+    import tempfile  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="restwell-bench-nginx-") as folder:
+        conf = Path(folder) / "nginx.conf"
+        body = BODY.decode().replace("\\", "\\\\").replace("'", "\\'")
+        conf.write_text(_NGINX_CONF.format(dir=folder, port=port, body=body))
+        command = ["nginx", "-c", str(conf), "-p", folder, "-e", f"{folder}/error.log"]
+        if cpu is not None:
+            command = ["taskset", "-c", str(cpu), *command]
+        process = subprocess.Popen(command, start_new_session=True, env=_child_env())
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(base_url, process)
+            yield base_url
+        finally:
+            _stop(process)
+
+
 def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20.0
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
