@@ -160,12 +160,8 @@ def running_server(cpu: int | None) -> Iterator[str]:
     # Own session: Ctrl-C reaches only this process, which then stops the server cleanly.
     process = subprocess.Popen(command, pass_fds=(fd,), start_new_session=True, env=_child_env())
     listener.close()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(base_url, process)
+    with _serving(process, port) as base_url:
         yield base_url
-    finally:
-        _stop(process)
 
 
 _NGINX_CONF = """
@@ -199,8 +195,8 @@ http {{
 def running_nginx(cpu: int | None) -> Iterator[str]:
     """Start nginx (one process) answering ``GET /json`` with :data:`BODY`; yield its URL.
 
-    Needs ``nginx`` on the PATH (Debian's package). It answers far faster than the uvicorn
-    server, so that the clients, not the server, set the pace.
+    Needs ``nginx`` on the PATH (Debian's package). No Python runs in the server's process,
+    so the figures do not depend on how fast a Python server is.
     """
     import tempfile  # noqa: PLC0415
 
@@ -215,12 +211,19 @@ def running_nginx(cpu: int | None) -> Iterator[str]:
         if cpu is not None:
             command = ["taskset", "-c", str(cpu), *command]
         process = subprocess.Popen(command, start_new_session=True, env=_child_env())
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_serving(base_url, process)
+        with _serving(process, port) as base_url:
             yield base_url
-        finally:
-            _stop(process)
+
+
+@contextlib.contextmanager
+def _serving(process: subprocess.Popen[bytes], port: int) -> Iterator[str]:
+    """Yield the server's URL once it answers; stop it whatever happens."""
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base_url, process)
+        yield base_url
+    finally:
+        _stop(process)
 
 
 def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
