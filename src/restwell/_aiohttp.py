@@ -27,7 +27,7 @@ import re
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -48,6 +48,8 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 
 
 _CHECKED_LIMIT = 512
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _UNSEEN = ("", "")  # compared by identity
 
 
@@ -66,13 +68,22 @@ def _wire_headers(
         # of the LocalProtocolError a bad one raises.
         pair = checked.get(raw, _UNSEEN)
         if pair is _UNSEEN:
-            pair = _check_pair(*raw)
-            if len(checked) >= _CHECKED_LIMIT:  # values that change per request: start over
-                checked.clear()
-            checked[raw] = pair
+            pair = _remember(checked, raw, _check_pair(*raw))
         if pair is not None:
             pairs.append(pair)
     return pairs
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Store ``value`` in a cache of at most ``_CHECKED_LIMIT`` entries; return it.
+
+    A full cache starts over: what fills it is values that change per request (an
+    idempotency key, a deadline's time left), and the steady ones come back at once.
+    """
+    if len(cache) >= _CHECKED_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _check_pair(raw_name: bytes, raw_value: bytes) -> tuple[str, str] | None:
@@ -212,7 +223,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             }
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        # Built once, not per request (see _wire_headers); bounded by _CHECKED_LIMIT.
+        # Built once per distinct value, not per request (see _remember).
         self._checked: dict[tuple[bytes, bytes], tuple[str, str] | None] = {}
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
@@ -317,10 +328,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits = (timeouts.get("connect"), timeouts.get("read") if read_timeout else None)
         timeout = self._timeouts.get(limits)
         if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits[0], sock_read=limits[1])
-            if len(self._timeouts) >= _CHECKED_LIMIT:
-                self._timeouts.clear()
-            self._timeouts[limits] = timeout
+            timeout = _remember(
+                self._timeouts,
+                limits,
+                aiohttp.ClientTimeout(total=None, sock_connect=limits[0], sock_read=limits[1]),
+            )
         try:
             data: Any = request.content or None
         except httpx.RequestNotRead:
